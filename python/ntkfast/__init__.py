@@ -1,0 +1,21 @@
+"""ntkfast: neural tangent kernels from numpy, computed by a C++/OpenMP core.
+
+    >>> import numpy as np, ntkfast
+    >>> x = np.random.default_rng(0).normal(size=(100, 8))
+    >>> K = ntkfast.ntk(x, depth=3, activation="relu")      # Θ^(3), shape (100, 100)
+
+See ``ntkfast.reference`` for the plain-numpy versions and ntk-math.md for the conventions.
+"""
+from . import activations, reference
+from ._threads import get_num_threads, set_num_threads
+from ._validation import OutputTooLargeError
+from .kernels import KernelResult, kernels, nngp, nngp_diag, ntk, ntk_diag
+from . import _core
+
+__version__ = "0.1.0"
+openmp_enabled = _core.openmp_enabled()
+
+__all__ = [
+    "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
+    "reference", "set_num_threads", "get_num_threads", "OutputTooLargeError", "openmp_enabled",
+]

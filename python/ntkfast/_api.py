@@ -1,0 +1,70 @@
+"""Argument handling common to ntkfast.kernels and ntkfast.reference.kernels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validation as V
+from ._recursion import Prepared, prepare
+from .activations import Activation, get_activation
+
+
+@dataclass
+class KernelResult:
+    """Infinite-width kernels of one call.
+
+    ``nngp`` = Σ^(L) and ``ntk`` = Θ^(L), shape (N1, N2). With ``layerwise=True`` also
+    ``sigma`` (L, N1, N2) = Σ^(1..L), ``sigma_dot`` (L-1, N1, N2) = Σ̇^(2..L) and
+    ``theta`` (L, N1, N2) = Θ^(1..L). ``truncation_error`` is the relative bound of the Mehler
+    series truncation per layer (numerical activations only; None for closed forms).
+    """
+
+    nngp: np.ndarray
+    ntk: np.ndarray
+    sigma: np.ndarray | None = None
+    sigma_dot: np.ndarray | None = None
+    theta: np.ndarray | None = None
+    truncation_error: float | None = None
+
+
+@dataclass
+class Call:
+    x1: np.ndarray
+    x2: np.ndarray | None
+    depth: int
+    act: Activation
+    weight_var: float
+    bias_var: float
+    dtype: np.dtype
+    prepared: Prepared
+
+
+def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int) -> Call:
+    dt = V.working_dtype(dtype)
+    depth = V.depth(depth)
+    act = get_activation(activation)
+    w = V.nonnegative(weight_std, "weight_std")
+    b = V.nonnegative(bias_std, "bias_std")
+    a1 = V.points(x1, "x1", dt)
+    a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
+    n2 = a1.shape[0] if a2 is None else a2.shape[0]
+    V.check_output_fits(n_outputs * a1.shape[0] * n2 * dt.itemsize,
+                        f"a ({a1.shape[0]}, {n2}) kernel ({n_outputs} array(s) of {dt})")
+    sets = [a1] if a2 is None else [a1, a2]
+    prepared = prepare(act, sets, depth, w * w, b * b)
+    return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
+
+
+def parse_diag(x, depth, activation, weight_std, bias_std, dtype) -> tuple[Prepared, np.dtype]:
+    dt = V.working_dtype(dtype)
+    depth = V.depth(depth)
+    act = get_activation(activation)
+    w = V.nonnegative(weight_std, "weight_std")
+    b = V.nonnegative(bias_std, "bias_std")
+    a = V.points(x, "x", dt)
+    return prepare(act, [a], depth, w * w, b * b), dt
+
+
+def n_output_arrays(depth: int, layerwise: bool) -> int:
+    return 2 + (3 * depth - 1 if layerwise else 0)

@@ -1,0 +1,125 @@
+"""Per-point part of the infinite-width recursion, shared by the fast path and the reference.
+
+Everything here is O(N·L) (closed forms) or O(N·L·M·deg) (Mehler coefficients): the diagonals
+Σ^(l)(x,x), Σ̇^(l)(x,x), Θ^(l)(x,x) of every layer and, for numerical activations, the Hermite
+coefficients of every point and layer. The O(N1·N2·L) pair work is done by the C++ core
+(kernels.py) or by plain numpy (reference/kernels.py) from these arrays.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _mehler
+from .activations import Activation
+
+
+def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """E[φ(u)²] and E[φ'(u)²] for u ~ N(0, k): the dual kernels at ρ = 1."""
+    if act.dual == "relu_like":
+        a, b = act.slopes
+        s = 0.5 * (a * a + b * b)
+        return s * k, np.full_like(k, s)
+    if act.dual == "erf":
+        return (2 / math.pi) * np.arcsin(2 * k / (1 + 2 * k)), (4 / math.pi) / np.sqrt(1 + 4 * k)
+    if act.dual == "identity":
+        return k.copy(), np.ones_like(k)
+    if act.dual == "sin":
+        e = np.exp(-2 * k)
+        return -0.5 * np.expm1(-2 * k), 0.5 * (1 + e)
+    raise AssertionError(act.dual)
+
+
+@dataclass
+class MehlerTables:
+    """Hermite coefficients per layer step, compacted to the powers of ρ that are not all zero."""
+
+    offset: int                 # first power of ρ (1 for odd φ)
+    step: int                   # 2 when only odd or only even powers occur
+    terms: list[int]            # stored coefficients per layer step
+    coef: list[np.ndarray]      # per point set: (Σ terms, n), layer blocks stacked
+    d0: list[np.ndarray]        # per point set: (depth-1, n), E[φ'(u)]
+    truncation: float           # largest relative tail bound over the layers
+
+
+@dataclass
+class Prepared:
+    sigma_diag: list[np.ndarray]      # per point set: (depth, n)
+    sigma_dot_diag: list[np.ndarray]  # per point set: (depth-1, n)
+    theta_diag: list[np.ndarray]      # per point set: (depth, n)
+    mehler: MehlerTables | None = field(default=None)
+
+
+def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
+            bias_var: float) -> Prepared:
+    """Run the diagonal recursion for all point sets together (float64 throughout).
+
+    The sets are processed jointly so that numerical activations use one truncation order per
+    layer for x1 and x2 alike, which the pair kernels require.
+    """
+    sizes = [p.shape[0] for p in point_sets]
+    x_all = np.concatenate([p.astype(np.float64, copy=False) for p in point_sets])
+    n0 = x_all.shape[1]
+    k = weight_var * np.einsum("ij,ij->i", x_all, x_all) / n0 + bias_var
+    sigma = [k]
+    sigma_dot = []
+    theta = [k]
+    mehler_layers = []
+    d0_layers = []
+    tails = []
+    phi0_prime = None
+    for _ in range(depth - 1):
+        if act.dual == "mehler":
+            plan = _mehler.plan_series(act.fn, float(k.max()))
+            c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg)
+            tails.append(plan.tail)
+            n = np.arange(c.shape[1])
+            pos = k > 0
+            safe_k = np.where(pos, k, 1.0)
+            if phi0_prime is None and not pos.all():
+                phi0_prime = _mehler.derivative_at_zero(act)
+            d0 = np.where(pos, c[:, 1] / np.sqrt(safe_k), phi0_prime if phi0_prime is not None else 0.0)
+            e = np.einsum("in,in->i", c, c)
+            ed = np.where(pos, (c * c) @ n / safe_k, d0 * d0)
+            mehler_layers.append(c)
+            d0_layers.append(d0)
+        else:
+            e, ed = _closed_form_diagonal(act, k)
+        k_next = weight_var * e + bias_var
+        sd = weight_var * ed
+        theta.append(theta[-1] * sd + k_next)
+        sigma.append(k_next)
+        sigma_dot.append(sd)
+        k = k_next
+
+    def split(rows: list[np.ndarray], width: int) -> list[np.ndarray]:
+        stacked = np.stack(rows) if rows else np.empty((0, width))
+        return np.split(stacked, np.cumsum(sizes)[:-1], axis=1)
+
+    total = sum(sizes)
+    prepared = Prepared(split(sigma, total), split(sigma_dot, total), split(theta, total))
+    if act.dual == "mehler" and depth > 1:
+        prepared.mehler = _compact(mehler_layers, d0_layers, sizes, max(tails))
+    return prepared
+
+
+def _compact(layers: list[np.ndarray], d0_layers: list[np.ndarray], sizes: list[int],
+             truncation: float) -> MehlerTables:
+    odd_only = all(not c[:, 0::2].any() for c in layers)
+    even_only = all(not c[:, 1::2].any() for c in layers)
+    if odd_only:
+        offset, step = 1, 2
+    elif even_only:
+        offset, step = 0, 2
+    else:
+        offset, step = 0, 1
+    kept = [c[:, offset::step] for c in layers]
+    kept = [c if c.shape[1] else np.zeros((c.shape[0], 1)) for c in kept]
+    terms = [c.shape[1] for c in kept]
+    coef_all = np.concatenate([c.T for c in kept], axis=0)  # (Σ terms, n_total)
+    d0_all = np.stack(d0_layers)
+    cuts = np.cumsum(sizes)[:-1]
+    return MehlerTables(offset, step, terms, np.split(coef_all, cuts, axis=1),
+                        np.split(d0_all, cuts, axis=1), truncation)

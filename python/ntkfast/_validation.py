@@ -1,0 +1,87 @@
+"""Input checks shared by the fast API and the numpy reference: same inputs, same errors."""
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class OutputTooLargeError(ValueError, MemoryError):
+    """The requested output would not fit in memory; raised before anything is allocated."""
+
+
+def working_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dt}")
+    return dt
+
+
+def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.ndarray:
+    """A C-contiguous 2-D array of `dtype`, finite and non-empty; lists accepted."""
+    arr = np.asarray(x)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        kind = "complex" if arr.dtype.kind == "c" else str(arr.dtype)
+        raise TypeError(f"{name}: expected real numbers (float or integer), got dtype {kind}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one sample and one feature, got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name}: expected {n_features} features to match x1, got shape {arr.shape}"
+        )
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+    return out
+
+
+def depth(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"depth: expected an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"depth: expected an integer >= 1 (number of weight layers), got {value}")
+    return int(value)
+
+
+def nonnegative(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a non-negative real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name}: expected a finite non-negative number, got {value!r}")
+    return v
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo, or physical memory where that is not readable."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 1 << 62
+
+
+def check_output_fits(n_bytes: int, what: str) -> None:
+    avail = available_memory_bytes()
+    if n_bytes > avail:
+        raise OutputTooLargeError(
+            f"{what} needs {n_bytes / 1e9:.3g} GB but only {avail / 1e9:.3g} GB of memory is "
+            "available; compute it in blocks of rows (x1) and columns (x2) instead"
+        )

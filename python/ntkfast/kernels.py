@@ -1,0 +1,104 @@
+"""Infinite-width NNGP and NTK kernels of fully-connected networks (fast C++ path).
+
+Conventions (ntk-math.md §1-2): NTK parametrization, ``depth`` = L weight layers, ``weight_std`` =
+σ_w, ``bias_std`` = β. ``x2=None`` computes the symmetric Gram matrix of ``x1`` (upper triangle,
+mirrored; diagonal from the per-point recursion with angle exactly 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._api import Call, KernelResult, n_output_arrays, parse, parse_diag
+from ._threads import resolve_n_threads
+
+__all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult"]
+
+
+def _run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, n_threads) -> dict:
+    dt = call.dtype
+    prep = call.prepared
+    cast = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
+    symmetric = call.x2 is None
+    m = prep.mehler
+    act = call.act
+    out = _core.infinite_width(
+        kind=act.dual,
+        depth=call.depth,
+        weight_var=call.weight_var,
+        bias_var=call.bias_var,
+        slope_neg=act.slopes[0],
+        slope_pos=act.slopes[1],
+        x1=call.x1,
+        sigma_diag1=cast(prep.sigma_diag[0]),
+        x2=None if symmetric else call.x2,
+        sigma_diag2=None if symmetric else cast(prep.sigma_diag[1]),
+        theta_diag1=cast(prep.theta_diag[0]),
+        sigma_dot_diag1=cast(prep.sigma_dot_diag[0]),
+        mehler_offset=m.offset if m else 0,
+        mehler_step=m.step if m else 1,
+        mehler_terms=m.terms if m else [],
+        coef1=cast(m.coef[0]) if m else None,
+        d0_1=cast(m.d0[0]) if m else None,
+        coef2=cast(m.coef[1]) if m and not symmetric else None,
+        d0_2=cast(m.d0[1]) if m and not symmetric else None,
+        want_nngp=want_nngp,
+        want_ntk=want_ntk,
+        layerwise=layerwise,
+        n_threads=resolve_n_threads(n_threads),
+    )
+    return out
+
+
+def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+            dtype=np.float64, n_threads=None, layerwise=False) -> KernelResult:
+    """NNGP Σ^(L) and NTK Θ^(L) in one pass; with ``layerwise=True`` every layer too.
+
+    Parameters
+    ----------
+    x1 : array_like, shape (N1, n0)
+    x2 : array_like, shape (N2, n0), optional. None: the symmetric Gram matrix of x1.
+    depth : int >= 1, the number of weight layers L.
+    activation : name, ``ntkfast.activations`` object or callable. Closed forms for relu,
+        leaky_relu, abs, erf, identity, sin; a Mehler series with a stated error otherwise.
+    weight_std, bias_std : σ_w and β of the NTK parametrization.
+    dtype : numpy.float64 (default) or numpy.float32 (computed in float32 throughout).
+    n_threads : None (the ntkfast / OpenMP default), a positive count, or negative (all CPUs
+        but |n|-1).
+    """
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
+                 n_output_arrays(depth, layerwise))
+    out = _run(call, want_nngp=True, want_ntk=True, layerwise=layerwise, n_threads=n_threads)
+    m = call.prepared.mehler
+    res = KernelResult(out["nngp"], out["ntk"], truncation_error=m.truncation if m else None)
+    if layerwise:
+        res.sigma, res.sigma_dot, res.theta = out["sigma"], out["sigma_dot"], out["theta"]
+    return res
+
+
+def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+         dtype=np.float64, n_threads=None) -> np.ndarray:
+    """The NNGP kernel Σ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1)
+    return _run(call, want_nngp=True, want_ntk=False, layerwise=False, n_threads=n_threads)["nngp"]
+
+
+def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+        dtype=np.float64, n_threads=None) -> np.ndarray:
+    """The neural tangent kernel Θ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1)
+    return _run(call, want_nngp=False, want_ntk=True, layerwise=False, n_threads=n_threads)["ntk"]
+
+
+def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+              dtype=np.float64) -> np.ndarray:
+    """Σ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L)."""
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
+    return prep.sigma_diag[0][-1].astype(dt)
+
+
+def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+             dtype=np.float64) -> np.ndarray:
+    """Θ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L)."""
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
+    return prep.theta_diag[0][-1].astype(dt)

@@ -1,0 +1,7 @@
+"""Pure-numpy implementations of every public ntkfast function, with the same signatures.
+
+Tests check the compiled code against these; benchmarks time against them.
+"""
+from .kernels import kernels, nngp, nngp_diag, ntk, ntk_diag
+
+__all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]

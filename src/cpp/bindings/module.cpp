@@ -1,0 +1,16 @@
+// The private extension module ntkfast._core. One bind_* function per feature; no maths here.
+#include <pybind11/pybind11.h>
+
+#include "../ntkfast/threading.hpp"
+
+namespace py = pybind11;
+
+void bind_infinite_width(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "ntkfast compiled core (private; use the ntkfast package)";
+    m.def("openmp_enabled", &ntkfast::openmp_enabled, "Whether the core was built with OpenMP.");
+    m.def("default_threads", &ntkfast::default_threads,
+          "OpenMP's default thread count (honours OMP_NUM_THREADS); 1 without OpenMP.");
+    bind_infinite_width(m);
+}

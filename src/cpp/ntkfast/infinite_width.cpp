@@ -1,0 +1,323 @@
+#include "infinite_width.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "dual_activations.hpp"
+
+namespace ntkfast {
+
+namespace {
+
+template <class T> T point_aux(DualKind kind, T k) {
+    switch (kind) {
+        case DualKind::erf: return ErfDual<T>::point_aux(k);
+        case DualKind::sin: return SinDual<T>::point_aux(k);
+        default: return T(0);
+    }
+}
+
+}  // namespace
+
+template <class T>
+InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrdiff_t n_features,
+                                            const PointSet<T>& p1, const PointSet<T>& p2,
+                                            bool symmetric, const SymmetricDiagonal<T>& diag,
+                                            const KernelOutputs<T>& out)
+    : spec_(spec), d_(n_features), p1_(p1), p2_(symmetric ? p1 : p2), symmetric_(symmetric),
+      diag_(diag), out_(out) {
+    if (spec_.depth < 1) throw std::invalid_argument("depth must be >= 1");
+    if (d_ < 1) throw std::invalid_argument("n_features must be >= 1");
+    layerwise_ = out_.sigma || out_.sigma_dot || out_.theta;
+    x_scale_ = T(spec_.weight_var / double(d_));
+    weight_var_ = T(spec_.weight_var);
+    bias_var_ = T(spec_.bias_var);
+
+    const std::ptrdiff_t n2 = p2_.n, L = spec_.depth;
+    x2t_.resize(std::size_t(d_ * n2));
+    for (std::ptrdiff_t j = 0; j < n2; ++j)
+        for (std::ptrdiff_t k = 0; k < d_; ++k) x2t_[std::size_t(k * n2 + j)] = p2_.x[j * d_ + k];
+
+    auto fill = [&](const PointSet<T>& p, PerPoint& pp) {
+        const std::size_t size = std::size_t(L * p.n);
+        pp.r.resize(size);
+        pp.ir.resize(size);
+        pp.aux.resize(size);
+        for (std::size_t q = 0; q < size; ++q) {
+            const T k = p.sigma_diag[q];
+            const T r = std::sqrt(k > T(0) ? k : T(0));
+            pp.r[q] = r;
+            pp.ir[q] = r > T(0) ? T(1) / r : T(0);
+            pp.aux[q] = point_aux(spec_.kind, k);
+        }
+    };
+    fill(p1_, pp1_);
+    if (symmetric_) pp2_ = pp1_;
+    else fill(p2_, pp2_);
+
+    if (spec_.kind == DualKind::mehler) {
+        if (std::ptrdiff_t(spec_.mehler_terms.size()) != L - 1)
+            throw std::invalid_argument("mehler_terms must have depth-1 entries");
+        mehler_first_term_.assign(std::size_t(L), 0);
+        for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
+            if (spec_.mehler_terms[std::size_t(l)] < 1)
+                throw std::invalid_argument("every Mehler layer needs at least one term");
+            mehler_first_term_[std::size_t(l + 1)] =
+                mehler_first_term_[std::size_t(l)] + spec_.mehler_terms[std::size_t(l)];
+        }
+        if (spec_.mehler_step != 1 && spec_.mehler_step != 2)
+            throw std::invalid_argument("mehler_step must be 1 or 2");
+    }
+
+    const std::ptrdiff_t n1 = p1_.n;
+    for (std::ptrdiff_t i0 = 0; i0 < n1; i0 += kTileRows) {
+        const std::ptrdiff_t i1 = std::min(n1, i0 + kTileRows);
+        // Symmetric: only tiles that reach above the diagonal (some j > i).
+        const std::ptrdiff_t jstart = symmetric_ ? (i0 + 1) / kTileCols * kTileCols : 0;
+        for (std::ptrdiff_t j0 = jstart; j0 < n2; j0 += kTileCols) {
+            const std::ptrdiff_t j1 = std::min(n2, j0 + kTileCols);
+            if (symmetric_ && j1 <= i0 + 1) continue;
+            tiles_.push_back({i0, i1, j0, j1});
+        }
+    }
+}
+
+template <class T>
+void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
+                                         T* k12) const {
+    const T* xi = p1_.x + i * d_;
+    const std::ptrdiff_t n2 = p2_.n;
+    for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] = T(0);
+    // Fixed summation order over features for every entry: tiling cannot change the result.
+    for (std::ptrdiff_t k = 0; k < d_; ++k) {
+        const T xik = xi[k];
+        const T* row = x2t_.data() + k * n2 + j0;
+#pragma omp simd
+        for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] += xik * row[jj];
+    }
+#pragma omp simd
+    for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] = k12[jj] * x_scale_ + bias_var_;
+}
+
+template <class T>
+void InfiniteWidthKernel<T>::store(std::ptrdiff_t layer, std::ptrdiff_t i, std::ptrdiff_t j0,
+                                   std::ptrdiff_t n, const T* k12, const T* sdot,
+                                   const T* theta) const {
+    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n;
+    const std::ptrdiff_t base = (layer * n1 + i) * n2 + j0;
+    if (out_.sigma) std::copy(k12, k12 + n, out_.sigma + base);
+    if (out_.theta) std::copy(theta, theta + n, out_.theta + base);
+    if (out_.sigma_dot && layer > 0)
+        std::copy(sdot, sdot + n, out_.sigma_dot + ((layer - 1) * n1 + i) * n2 + j0);
+}
+
+template <class T>
+void InfiniteWidthKernel<T>::store_final(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
+                                         const T* k12, const T* theta) const {
+    const std::ptrdiff_t base = i * p2_.n + j0;
+    if (out_.nngp) std::copy(k12, k12 + n, out_.nngp + base);
+    if (out_.ntk) std::copy(theta, theta + n, out_.ntk + base);
+}
+
+template <class T>
+template <class Dual, bool Layerwise>
+void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
+    alignas(64) T k12[kTileCols];
+    alignas(64) T theta[kTileCols];
+    alignas(64) T sdot[kTileCols];
+    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n, L = spec_.depth;
+    const T wv = weight_var_, bv = bias_var_;
+    for (std::ptrdiff_t i = t.i0; i < t.i1; ++i) {
+        const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
+        const std::ptrdiff_t n = t.j1 - j0;
+        if (n <= 0) continue;
+        first_layer(i, j0, n, k12);
+        std::copy(k12, k12 + n, theta);
+        if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+        for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
+            const T ri = pp1_.r[std::size_t(l * n1 + i)];
+            const T iri = pp1_.ir[std::size_t(l * n1 + i)];
+            const T ai = pp1_.aux[std::size_t(l * n1 + i)];
+            const T* rj = pp2_.r.data() + l * n2 + j0;
+            const T* irj = pp2_.ir.data() + l * n2 + j0;
+            const T* aj = pp2_.aux.data() + l * n2 + j0;
+#pragma omp simd
+            for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                T e, ed;
+                dual(k12[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], e, ed);
+                const T k_next = wv * e + bv;
+                const T sd = wv * ed;
+                theta[jj] = theta[jj] * sd + k_next;
+                k12[jj] = k_next;
+                sdot[jj] = sd;
+            }
+            if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
+        }
+        store_final(i, j0, n, k12, theta);
+    }
+}
+
+template <class T>
+template <bool Layerwise>
+void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
+    alignas(64) T k12[kTileCols];
+    alignas(64) T theta[kTileCols];
+    alignas(64) T sdot[kTileCols];
+    alignas(64) T rho[kTileCols];
+    alignas(64) T z[kTileCols];
+    alignas(64) T f[kTileCols];
+    alignas(64) T g[kTileCols];
+    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n, L = spec_.depth;
+    const T wv = weight_var_, bv = bias_var_;
+    const int offset = spec_.mehler_offset, step = spec_.mehler_step;
+    for (std::ptrdiff_t i = t.i0; i < t.i1; ++i) {
+        const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
+        const std::ptrdiff_t n = t.j1 - j0;
+        if (n <= 0) continue;
+        first_layer(i, j0, n, k12);
+        std::copy(k12, k12 + n, theta);
+        if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+        for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
+            const std::ptrdiff_t terms = spec_.mehler_terms[std::size_t(l)];
+            const T* a = p1_.mehler_coef + mehler_first_term_[std::size_t(l)] * n1 + i;
+            const T* b = p2_.mehler_coef + mehler_first_term_[std::size_t(l)] * n2 + j0;
+            const T iri = pp1_.ir[std::size_t(l * n1 + i)];
+            const T* irj = pp2_.ir.data() + l * n2 + j0;
+            const T d0i = p1_.mehler_d0[l * n1 + i];
+            const T* d0j = p2_.mehler_d0 + l * n2 + j0;
+            const T a_last = a[(terms - 1) * n1];
+            const T* b_last = b + (terms - 1) * n2;
+#pragma omp simd
+            for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                const T r = clamp_unit(k12[jj] * iri * irj[jj]);
+                rho[jj] = r;
+                z[jj] = step == 2 ? r * r : r;
+                f[jj] = a_last * b_last[jj];
+                g[jj] = T(0);
+            }
+            // Horner for the series S(z) = Σ_m p_m z^m and its derivative S'(z) together,
+            // with p_m = c_m(x) c_m(x') formed on the fly (never stored per pair).
+            for (std::ptrdiff_t m = terms - 2; m >= 0; --m) {
+                const T am = a[m * n1];
+                const T* bm = b + m * n2;
+#pragma omp simd
+                for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                    g[jj] = g[jj] * z[jj] + f[jj];
+                    f[jj] = f[jj] * z[jj] + am * bm[jj];
+                }
+            }
+#pragma omp simd
+            for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                const T r = rho[jj];
+                T e, fp;
+                if (step == 1) {  // F(ρ) = S(ρ)
+                    e = f[jj];
+                    fp = g[jj];
+                } else if (offset == 1) {  // odd: F = ρ S(ρ²), F' = S + 2ρ² S'
+                    e = r * f[jj];
+                    fp = f[jj] + T(2) * z[jj] * g[jj];
+                } else {  // even: F = S(ρ²), F' = 2ρ S'
+                    e = f[jj];
+                    fp = T(2) * r * g[jj];
+                }
+                // Σ̇ = F'(ρ)/sqrt(k11 k22); a zero-variance point has u = 0 a.s., then E[φ'φ'] =
+                // E[φ'(u)] E[φ'(v)], carried by d0.
+                const T scale = iri * irj[jj];
+                const T ed = scale > T(0) ? fp * scale : d0i * d0j[jj];
+                const T k_next = wv * e + bv;
+                const T sd = wv * ed;
+                theta[jj] = theta[jj] * sd + k_next;
+                k12[jj] = k_next;
+                sdot[jj] = sd;
+            }
+            if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
+        }
+        store_final(i, j0, n, k12, theta);
+    }
+}
+
+template <class T>
+template <class Dual>
+void InfiniteWidthKernel<T>::dispatch_tiles(const Dual& dual, std::size_t b, std::size_t e,
+                                            int n_threads) const {
+    const std::ptrdiff_t begin = std::ptrdiff_t(b), end = std::ptrdiff_t(e);
+    (void)n_threads;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (std::ptrdiff_t q = begin; q < end; ++q) {
+        if (layerwise_) run_tile<Dual, true>(dual, tiles_[std::size_t(q)]);
+        else run_tile<Dual, false>(dual, tiles_[std::size_t(q)]);
+    }
+}
+
+template <class T>
+void InfiniteWidthKernel<T>::run_tiles(std::size_t begin, std::size_t end, int n_threads) const {
+    end = std::min(end, tiles_.size());
+    if (begin >= end) return;
+    if (n_threads < 1) n_threads = 1;
+    switch (spec_.kind) {
+        case DualKind::relu_like:
+            dispatch_tiles(ReluLikeDual<T>(spec_.slope_neg, spec_.slope_pos), begin, end, n_threads);
+            break;
+        case DualKind::erf: dispatch_tiles(ErfDual<T>(), begin, end, n_threads); break;
+        case DualKind::identity: dispatch_tiles(IdentityDual<T>(), begin, end, n_threads); break;
+        case DualKind::sin: dispatch_tiles(SinDual<T>(), begin, end, n_threads); break;
+        case DualKind::mehler: {
+            const std::ptrdiff_t b = std::ptrdiff_t(begin), e = std::ptrdiff_t(end);
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+            for (std::ptrdiff_t q = b; q < e; ++q) {
+                if (layerwise_) run_tile_mehler<true>(tiles_[std::size_t(q)]);
+                else run_tile_mehler<false>(tiles_[std::size_t(q)]);
+            }
+            break;
+        }
+    }
+}
+
+template <class T> void InfiniteWidthKernel<T>::finish(int n_threads) const {
+    if (!symmetric_) return;
+    if (n_threads < 1) n_threads = 1;
+    const std::ptrdiff_t n = p1_.n, L = spec_.depth;
+    const std::ptrdiff_t nn = n * n;
+    // Diagonal: the per-point recursion with ρ = 1 exactly (not two rounded dot products).
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+        const std::ptrdiff_t ii = i * n + i;
+        if (out_.nngp) out_.nngp[ii] = p1_.sigma_diag[(L - 1) * n + i];
+        if (out_.ntk) out_.ntk[ii] = diag_.theta_diag[(L - 1) * n + i];
+        for (std::ptrdiff_t l = 0; l < L; ++l) {
+            if (out_.sigma) out_.sigma[l * nn + ii] = p1_.sigma_diag[l * n + i];
+            if (out_.theta) out_.theta[l * nn + ii] = diag_.theta_diag[l * n + i];
+            if (out_.sigma_dot && l + 1 < L)
+                out_.sigma_dot[l * nn + ii] = diag_.sigma_dot_diag[l * n + i];
+        }
+    }
+    std::vector<T*> mats;
+    if (out_.nngp) mats.push_back(out_.nngp);
+    if (out_.ntk) mats.push_back(out_.ntk);
+    for (std::ptrdiff_t l = 0; l < L; ++l) {
+        if (out_.sigma) mats.push_back(out_.sigma + l * nn);
+        if (out_.theta) mats.push_back(out_.theta + l * nn);
+        if (out_.sigma_dot && l + 1 < L) mats.push_back(out_.sigma_dot + l * nn);
+    }
+    // Mirror the upper triangle in 64×64 blocks: cache-friendly transposes.
+    constexpr std::ptrdiff_t B = 64;
+    const std::ptrdiff_t nb = (n + B - 1) / B;
+    const std::ptrdiff_t n_jobs = std::ptrdiff_t(mats.size()) * nb;
+    (void)n_threads;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (std::ptrdiff_t job = 0; job < n_jobs; ++job) {
+        T* m = mats[std::size_t(job / nb)];
+        const std::ptrdiff_t ib = job % nb;
+        const std::ptrdiff_t i0 = ib * B, i1 = std::min(n, i0 + B);
+        for (std::ptrdiff_t j0 = 0; j0 <= i0; j0 += B) {
+            const std::ptrdiff_t j1 = std::min(n, j0 + B);
+            for (std::ptrdiff_t i = i0; i < i1; ++i)
+                for (std::ptrdiff_t j = j0; j < std::min(j1, i); ++j) m[i * n + j] = m[j * n + i];
+        }
+    }
+}
+
+template class InfiniteWidthKernel<float>;
+template class InfiniteWidthKernel<double>;
+
+}  // namespace ntkfast
