@@ -88,13 +88,26 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
                                          T* k12) const {
     const T* xi = p1_.x + i * d_;
     const std::ptrdiff_t n2 = p2_.n;
-    for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] = T(0);
     // Fixed summation order over features for every entry: tiling cannot change the result.
+    // Blocks of kBlock columns keep their accumulators in registers across the feature loop.
+    constexpr std::ptrdiff_t kBlock = 32 / sizeof(T) * 4;
+    std::ptrdiff_t jb = 0;
+    for (; jb + kBlock <= n; jb += kBlock) {
+        T acc[kBlock] = {};
+        const T* col = x2t_.data() + j0 + jb;
+        for (std::ptrdiff_t k = 0; k < d_; ++k) {
+            const T xik = xi[k];
+            const T* row = col + k * n2;
+#pragma GCC unroll 32
+            for (std::ptrdiff_t u = 0; u < kBlock; ++u) acc[u] += xik * row[u];
+        }
+        for (std::ptrdiff_t u = 0; u < kBlock; ++u) k12[jb + u] = acc[u];
+    }
+    for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] = T(0);
     for (std::ptrdiff_t k = 0; k < d_; ++k) {
         const T xik = xi[k];
         const T* row = x2t_.data() + k * n2 + j0;
-#pragma omp simd
-        for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] += xik * row[jj];
+        for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] += xik * row[jj];
     }
 #pragma omp simd
     for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] = k12[jj] * x_scale_ + bias_var_;

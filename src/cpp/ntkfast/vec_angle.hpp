@@ -45,12 +45,35 @@ template <> struct AsinPoly<float> {
 template <class T> constexpr T kPi = T(3.14159265358979323846264338327950288);
 template <class T> constexpr T kHalfPi = T(1.57079632679489661923132169163975144);
 
+// Estrin's scheme, unrolled at compile time: P(t) = P_lo(t) + t^h P_hi(t) recursively, so the
+// dependency chain is O(log n) FMAs instead of Horner's n (the loops calling this are latency-
+// bound otherwise), and no runtime loop is left to stop GCC vectorising the callers.
+template <class T, int Lo, int Count> inline T estrin(T t, const T* tp) {
+    if constexpr (Count == 1) {
+        return T(AsinPoly<T>::c[Lo]);
+    } else if constexpr (Count == 2) {
+        return T(AsinPoly<T>::c[Lo]) + t * T(AsinPoly<T>::c[Lo + 1]);
+    } else {
+        constexpr int kLevel = Count > 8 ? (Count > 16 ? 4 : 3) : (Count > 4 ? 2 : 1);
+        constexpr int kHalf = 1 << kLevel;  // largest power of two below Count
+        return estrin<T, Lo, kHalf>(t, tp) + tp[kLevel] * estrin<T, Lo + kHalf, Count - kHalf>(t, tp);
+    }
+}
+
+template <class T> inline T asin_poly(T t) {
+    T tp[5];  // tp[k] = t^(2^k); unused powers are dead code after inlining
+    tp[0] = t;
+    tp[1] = t * t;
+    tp[2] = tp[1] * tp[1];
+    tp[3] = tp[2] * tp[2];
+    tp[4] = tp[3] * tp[3];
+    return estrin<T, 0, AsinPoly<T>::n>(t, tp);
+}
+
 // asin(x) for 0 <= x <= 1/sqrt(2).
 template <class T> inline T asin_small(T x) {
     const T t = x * x;
-    T p = AsinPoly<T>::c[AsinPoly<T>::n - 1];
-    for (int k = AsinPoly<T>::n - 2; k >= 0; --k) p = p * t + AsinPoly<T>::c[k];
-    return x + (x * t) * p;
+    return x + (x * t) * asin_poly(t);
 }
 
 // Clamp to [-1, 1]; rounding can push a correlation slightly outside.
