@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _mehler
+from ._bivariate import elu_dual
 from .activations import Activation
 
 
@@ -29,6 +30,8 @@ def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, n
     if act.dual == "sin":
         e = np.exp(-2 * k)
         return -0.5 * np.expm1(-2 * k), 0.5 * (1 + e)
+    if act.dual == "elu":
+        return elu_dual(k, k, k, act.alpha)
     raise AssertionError(act.dual)
 
 

@@ -1,8 +1,9 @@
 """Nonlinearities φ and how their infinite-width dual kernels are computed.
 
-Closed forms (ntk-math.md §2): ``relu``, ``leaky_relu``, ``abs``, ``erf``, ``identity``, ``sin``.
-Everything else (``tanh``, ``sigmoid``, ``softplus``, ``gelu``, ``silu``, ``elu`` and a user's own
-function) goes through the Mehler / Hermite expansion of ``_mehler.py``.
+Closed forms (ntk-math.md §2): ``relu``, ``leaky_relu``, ``abs``, ``erf``, ``identity``, ``sin``,
+and ``elu`` (bivariate normal CDFs, ``_bivariate.py``). Everything else (``tanh``, ``sigmoid``,
+``softplus``, ``gelu``, ``silu`` and a user's own function) goes through the Mehler / Hermite
+expansion of ``_mehler.py``.
 
 Pass a name (``activation="tanh"``), an object made here (``leaky_relu(0.2)``, ``elu(alpha=0.5)``)
 or any vectorised callable ``f(np.ndarray) -> np.ndarray`` (wrapped by :func:`custom`).
@@ -28,8 +29,8 @@ class Activation:
     """A nonlinearity φ with what the kernels need to know about it.
 
     ``dual`` says how E[φ(u)φ(v)] is evaluated: ``"relu_like"`` (a·min(z,0) + b·max(z,0) with
-    ``slopes = (a, b)``), ``"erf"``, ``"identity"``, ``"sin"`` (closed forms) or ``"mehler"``
-    (numerical Hermite expansion of ``fn``). ``derivative`` is φ′ where known; the Mehler method
+    ``slopes = (a, b)``), ``"erf"``, ``"identity"``, ``"sin"``, ``"elu"`` (parameter ``alpha``)
+    (closed forms) or ``"mehler"`` (numerical Hermite expansion of ``fn``). ``derivative`` is φ′ where known; the Mehler method
     only needs it at 0, and estimates it by finite differences when it is missing.
     """
 
@@ -38,6 +39,7 @@ class Activation:
     derivative: Callable[[Array], Array] | None
     dual: str
     slopes: tuple[float, float] = (0.0, 1.0)
+    alpha: float = 1.0
 
     def __call__(self, z):
         return self.fn(np.asarray(z, dtype=float))
@@ -45,6 +47,8 @@ class Activation:
     def __repr__(self) -> str:
         if self.dual == "relu_like" and self.name == "leaky_relu":
             return f"leaky_relu(negative_slope={self.slopes[0]!r})"
+        if self.dual == "elu":
+            return f"elu(alpha={self.alpha!r})"
         return f"Activation({self.name!r})"
 
 
@@ -145,7 +149,8 @@ def elu(alpha: float = 1.0) -> Activation:
         "elu",
         lambda z: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0))),
         lambda z: np.where(z > 0, 1.0, a * np.exp(np.minimum(z, 0.0))),
-        "mehler",
+        "elu",
+        alpha=a,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._bivariate import elu_dual
 from .._api import Call, KernelResult, n_output_arrays, parse
 from ..kernels import nngp_diag, ntk_diag  # O(N·L), already pure numpy
 
@@ -34,6 +35,9 @@ def _dual(call: Call, layer: int, k12, r1, r2, aux1, aux2, i1, i2):
         return (2 / np.pi) * np.arcsin(x), (4 / np.pi) / np.sqrt(p - 4 * k12**2)
     if act.dual == "identity":
         return k12.copy(), np.ones_like(k12)
+    if act.dual == "elu":
+        return elu_dual(np.outer(r1**2, np.ones_like(r2)), np.outer(np.ones_like(r1), r2**2), k12,
+                        act.alpha)
     if act.dual == "sin":
         h = 0.5 * np.add.outer(r1**2, r2**2)
         up, down = np.exp(k12 - h), np.exp(-k12 - h)

@@ -24,6 +24,7 @@ DualKind parse_kind(const std::string& kind) {
     if (kind == "erf") return DualKind::erf;
     if (kind == "identity") return DualKind::identity;
     if (kind == "sin") return DualKind::sin;
+    if (kind == "elu") return DualKind::elu;
     if (kind == "mehler") return DualKind::mehler;
     throw std::invalid_argument("unknown dual kind '" + kind + "'");
 }
@@ -34,7 +35,7 @@ template <class T> const T* data_or_null(const std::optional<Array<T>>& a) {
 
 template <class T>
 py::dict infinite_width(const std::string& kind, int depth, double weight_var, double bias_var,
-                        double slope_neg, double slope_pos, Array<T> x1, Array<T> sigma_diag1,
+                        double param_a, double param_b, Array<T> x1, Array<T> sigma_diag1,
                         std::optional<Array<T>> x2, std::optional<Array<T>> sigma_diag2,
                         Array<T> theta_diag1, std::optional<Array<T>> sigma_dot_diag1,
                         int mehler_offset, int mehler_step, std::vector<int> mehler_terms,
@@ -56,8 +57,8 @@ py::dict infinite_width(const std::string& kind, int depth, double weight_var, d
     spec.weight_var = weight_var;
     spec.bias_var = bias_var;
     spec.kind = parse_kind(kind);
-    spec.slope_neg = slope_neg;
-    spec.slope_pos = slope_pos;
+    spec.param_a = param_a;
+    spec.param_b = param_b;
     spec.mehler_offset = mehler_offset;
     spec.mehler_step = mehler_step;
     spec.mehler_terms = mehler_terms;
@@ -128,7 +129,7 @@ py::dict infinite_width(const std::string& kind, int depth, double weight_var, d
 
 template <class T> void bind_for(py::module_& m) {
     m.def("infinite_width", &infinite_width<T>, py::arg("kind"), py::arg("depth"),
-          py::arg("weight_var"), py::arg("bias_var"), py::arg("slope_neg"), py::arg("slope_pos"),
+          py::arg("weight_var"), py::arg("bias_var"), py::arg("param_a"), py::arg("param_b"),
           py::arg("x1").noconvert(), py::arg("sigma_diag1").noconvert(),
           py::arg("x2").noconvert().none(true), py::arg("sigma_diag2").noconvert().none(true),
           py::arg("theta_diag1").noconvert(), py::arg("sigma_dot_diag1").noconvert().none(true),

@@ -15,6 +15,7 @@ template <class T> T point_aux(DualKind kind, T k) {
     switch (kind) {
         case DualKind::erf: return ErfDual<T>::point_aux(k);
         case DualKind::sin: return SinDual<T>::point_aux(k);
+        case DualKind::elu: return EluDual<T>::point_aux(k);
         default: return T(0);
     }
 }
@@ -316,11 +317,12 @@ void InfiniteWidthKernel<T>::run_tiles(std::size_t begin, std::size_t end, int n
     if (n_threads < 1) n_threads = 1;
     switch (spec_.kind) {
         case DualKind::relu_like:
-            dispatch_tiles(ReluLikeDual<T>(spec_.slope_neg, spec_.slope_pos), begin, end, n_threads);
+            dispatch_tiles(ReluLikeDual<T>(spec_.param_a, spec_.param_b), begin, end, n_threads);
             break;
         case DualKind::erf: dispatch_tiles(ErfDual<T>(), begin, end, n_threads); break;
         case DualKind::identity: dispatch_tiles(IdentityDual<T>(), begin, end, n_threads); break;
         case DualKind::sin: dispatch_tiles(SinDual<T>(), begin, end, n_threads); break;
+        case DualKind::elu: dispatch_tiles(EluDual<T>(spec_.param_a), begin, end, n_threads); break;
         case DualKind::mehler: {
             const std::ptrdiff_t b = std::ptrdiff_t(begin), e = std::ptrdiff_t(end);
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)

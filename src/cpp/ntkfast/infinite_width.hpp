@@ -21,15 +21,15 @@
 
 namespace ntkfast {
 
-enum class DualKind { relu_like, erf, identity, sin, mehler };
+enum class DualKind { relu_like, erf, identity, sin, elu, mehler };
 
 struct RecursionSpec {
     int depth = 1;            // L, number of weight layers
     double weight_var = 1.0;  // σ_w²
     double bias_var = 0.0;    // β²
     DualKind kind = DualKind::relu_like;
-    double slope_neg = 0.0;   // relu-like: a (slope for z < 0)
-    double slope_pos = 1.0;   // relu-like: b (slope for z > 0)
+    double param_a = 0.0;     // relu-like: slope for z < 0; elu: alpha
+    double param_b = 1.0;     // relu-like: slope for z > 0
     // Mehler: series in z = ρ^step starting at power `offset` (odd φ: offset 1, step 2).
     int mehler_offset = 0;
     int mehler_step = 1;

@@ -1,0 +1,95 @@
+"""Command line: ``ntkfast <command>`` or ``python -m ntkfast <command>``.
+
+Each command is a ``_add_<command>(subparsers)`` that registers its parser and sets ``func``; the
+work lives in the private module behind it (``bench`` -> ``ntkfast._bench``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _int_list(text: str) -> tuple:
+    try:
+        values = tuple(int(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _name_list(allowed: dict):
+    def parse(text: str) -> tuple:
+        names = tuple(allowed.get(v.strip().lower(), None) for v in text.split(",") if v.strip())
+        if not names or None in names:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated subset of {', '.join(sorted(set(allowed)))}, got {text!r}")
+        return names
+    return parse
+
+
+def _threads(text: str) -> int:
+    n = int(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("expected a positive count or a negative count from the number of CPUs, got 0")
+    return n
+
+
+def _add_bench(sub) -> None:
+    from .activations import NAMES
+
+    p = sub.add_parser(
+        "bench", help="time ntkfast against the numpy reference (and neural-tangents if installed)",
+        description="Time ntkfast.ntk(x) against ntkfast.reference.ntk (and neural-tangents when "
+        "importable) on standard-normal data with 32 features; print a table of timings and "
+        "speedups, then the performance checks. Full run: about 10 minutes on 2 cores.")
+    p.add_argument("--quick", action="store_true",
+                   help="a subset that finishes in under a minute (N 1000 and 2000, depth 8)")
+    p.add_argument("--sizes", type=_int_list, metavar="N,...", help="numbers of points N (default 1000,2000,4000,8000)")
+    p.add_argument("--depths", type=_int_list, metavar="L,...", help="depths (default 3,8)")
+    p.add_argument("--activations", type=_name_list({n: n for n in NAMES}), metavar="NAME,...",
+                   help="activation names (default relu,erf,tanh)")
+    p.add_argument("--dtypes", type=_name_list({"float64": "float64", "f64": "float64",
+                                                "float32": "float32", "f32": "float32"}),
+                   metavar="DTYPE,...", help="float64 and/or float32 (default both)")
+    p.add_argument("--threads", type=_threads, metavar="N",
+                   help="n_threads of the ntkfast calls (default: ntkfast.get_num_threads())")
+    p.add_argument("--repeat", type=int, metavar="R", help="best of up to R timed calls after one warm-up (default 3)")
+    p.add_argument("--no-reference", action="store_true", help="do not time the numpy reference")
+    p.add_argument("--reference-max-n", type=int, metavar="N",
+                   help="time the reference (and neural-tangents) only up to this N, plus the relu "
+                   "float64 check row; estimate the other cells as ~t*(N/N0)^2, marked "
+                   "(default 2000; --quick: 1000)")
+    p.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args) -> int:
+    from . import _bench as B
+
+    opts = B.options(args.quick, sizes=args.sizes, depths=args.depths, activations=args.activations,
+                     dtypes=args.dtypes, repeat=args.repeat, reference_max_n=args.reference_max_n,
+                     threads=args.threads, reference=not args.no_reference)
+    results = B.run(opts)
+    print(B.report(results), flush=True)
+    if args.json:
+        B.save_json(results, args.json)
+        print(f"results saved to {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ntkfast", description="ntkfast command-line tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _add_bench(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
