@@ -8,9 +8,14 @@ memory can cost seconds on a VM, and it is not what we want to measure), then th
 The numpy reference (and neural-tangents) take about a minute per call at N = 8000, so they are
 timed for N <= ``reference_max_n`` and for the configuration the checks need (relu, float64,
 check depth, largest N). Their other cells are *estimates*, t(N0)·(N/N0)² from the largest
-measured N0 of the same activation, dtype and depth; the report marks them and the JSON says
-``"extrapolated": true``. The kernels are O(N²·L), but cache effects make the reference scale
-somewhat worse than N², so the estimates are on the low side (the speedups too).
+measured N0 of the same activation, dtype and depth; the report marks them ``~…*`` and the JSON
+gives them ``"status": "extrapolated"``. The kernels are O(N²·L), but the reference's (N, N)
+temporaries fall out of cache as N grows, so it tends to scale worse than N² and the estimates
+(and the speedups built on them) are likely on the low side.
+
+Other processes on a small machine inflate the timings (an OpenMP team with one core taken can
+run several times slower), so each cell also records how much CPU the rest of the machine used
+meanwhile (/proc/stat minus this process); cells where that exceeds ``BUSY_CPUS`` are marked "!".
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ FULL = dict(sizes=(1000, 2000, 4000, 8000), depths=(3, 8), activations=("relu", 
 QUICK = dict(sizes=(1000, 2000), depths=(8,), activations=("relu", "erf", "tanh"),
              dtypes=("float64", "float32"), repeat=3, reference_max_n=1000)
 MAX_TIME = 5.0  # seconds of timed calls per cell before best-of stops early
+BUSY_CPUS = 0.25  # other processes using more than this many CPUs on average: cell marked "!"
 NT_ACTIVATIONS = ("relu", "erf")  # neural-tangents has no closed-form tanh
 
 
@@ -70,10 +76,17 @@ class Timing:
     runs: int = 0
     all_seconds: list = field(default_factory=list)
     note: str = ""
+    # CPUs' worth of time other processes (and hypervisor steal) took while this cell was timed,
+    # warm-up included; None where unknown or the cell took under 0.2 s.
+    others_cpus: Optional[float] = None
 
     @property
     def known(self) -> bool:
         return self.seconds is not None
+
+    @property
+    def contended(self) -> bool:
+        return self.others_cpus is not None and self.others_cpus > BUSY_CPUS
 
 
 @dataclass
@@ -88,7 +101,24 @@ class Row:
     check_only: bool = False  # not in the requested grid; added because a check needs it
 
 
+def _busy_seconds() -> Optional[float]:
+    """CPU seconds all processes have used since boot, steal included (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:9]]
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def _time(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME) -> Timing:
+    busy0, own0, wall0 = _busy_seconds(), _own_seconds(), time.perf_counter()
     fn()  # warm-up: same sizes, so the timed calls reuse memory the process has touched
     times = []
     for _ in range(max(1, repeat)):
@@ -98,12 +128,18 @@ def _time(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME) -> 
         times.append(time.perf_counter() - t0)
         if sum(times) >= max_time:
             break
-    return Timing("measured", min(times), len(times), times)
+    busy1, own1, wall1 = _busy_seconds(), _own_seconds(), time.perf_counter()
+    others = None
+    # /proc/stat counts in 10 ms ticks: too coarse to judge shorter windows.
+    if busy0 is not None and busy1 is not None and wall1 - wall0 >= 0.2:
+        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)
+    return Timing("measured", min(times), len(times), times, others_cpus=others)
 
 
-def _safe_time(fn, repeat) -> Timing:
+def _safe_time(make: Callable[[], Callable[[], object]], repeat: int) -> Timing:
+    """Time ``make()`` like :func:`_time`; an error in building or calling it becomes a cell."""
     try:
-        return _time(fn, repeat)
+        return _time(make(), repeat)
     except Exception as exc:  # a comparator failing must not lose the rest of the report
         return Timing("error", note=f"{type(exc).__name__}: {exc}")
 
@@ -248,6 +284,7 @@ def run(opts: Options, progress=None) -> dict:
     rows_plan = plan(opts)
     x_all = np.random.default_rng(SEED).standard_normal((max(r[2] for r in rows_plan), N_FEATURES))
     started = time.perf_counter()
+    busy0, own0 = _busy_seconds(), _own_seconds()
     rows = []
     for i, (act, dt, n, depth, check_only) in enumerate(rows_plan, 1):
         x = x_all[:n]
@@ -258,7 +295,7 @@ def run(opts: Options, progress=None) -> dict:
         if not opts.reference:
             ref = Timing("off")
         elif measure:
-            ref = _safe_time(lambda: reference.ntk(x, **kw), opts.repeat)
+            ref = _safe_time(lambda: lambda: reference.ntk(x, **kw), opts.repeat)
         else:
             ref = Timing("skipped")
         if not nt.available:
@@ -266,7 +303,7 @@ def run(opts: Options, progress=None) -> dict:
         elif act not in NT_ACTIVATIONS:
             nt_cell = Timing("n/a", note=f"neural-tangents has no {act}")
         elif measure:
-            nt_cell = _safe_time(nt.caller(x, act, depth, dt), opts.repeat)
+            nt_cell = _safe_time(lambda: nt.caller(x, act, depth, dt), opts.repeat)
         else:
             nt_cell = Timing("skipped")
         rows.append(Row(act, dt, n, depth, fast, ref, nt_cell, check_only))
@@ -275,6 +312,11 @@ def run(opts: Options, progress=None) -> dict:
                  f"neural-tangents {_fmt_s(nt_cell)}")
     _extrapolate(rows, "reference")
     _extrapolate(rows, "nt")
+    total = time.perf_counter() - started
+    busy1, own1 = _busy_seconds(), _own_seconds()
+    others = None
+    if busy0 is not None and busy1 is not None and total > 0:
+        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / total
     return {
         "machine": info,
         "options": asdict(opts),
@@ -282,7 +324,8 @@ def run(opts: Options, progress=None) -> dict:
                  "weight_std": WEIGHT_STD, "bias_std": BIAS_STD, "function": "ntk(x), x2=None"},
         "rows": [asdict(r) for r in rows],
         "checks": checks(rows, opts),
-        "total_seconds": time.perf_counter() - started,
+        "total_seconds": total,
+        "others_cpus_during_run": others,
         "load_average_at_end": _loadavg(),
     }
 
@@ -301,14 +344,17 @@ def checks(rows: list[Row], opts: Options) -> list[dict]:
     depth = _check_depth(opts)
     out = []
 
-    def add(name, value, target, ok, note=""):
+    def add(name, value, target, ok, note="", cells=()):
+        if any(c.contended for c in cells):
+            note = ", ".join(filter(None, [note, "contended (!)"]))
         out.append({"name": name, "value": value, "target": target, "ok": ok, "note": note})
 
     key = _find(rows, "relu", "float64", big, depth)
     if key is not None and key.reference.known:
         s = key.reference.seconds / key.fast.seconds
         add(f"relu float64 N={big} depth {depth}: reference / fast", s, ">= 30", s >= 30,
-            "" if key.reference.status == "measured" else "reference time estimated")
+            "" if key.reference.status == "measured" else "reference time estimated",
+            (key.fast, key.reference))
     else:
         add(f"relu float64 N={big} depth {depth}: reference / fast", None, ">= 30", None,
             "reference not timed")
@@ -316,22 +362,24 @@ def checks(rows: list[Row], opts: Options) -> list[dict]:
         r, t = _find(rows, "relu", dt, big, depth), _find(rows, "tanh", dt, big, depth)
         if r is not None and t is not None:
             v = t.fast.seconds / r.fast.seconds
-            add(f"tanh / relu time, {dt}, N={big} depth {depth}", v, "<= 3", v <= 3)
+            add(f"tanh / relu time, {dt}, N={big} depth {depth}", v, "<= 3", v <= 3,
+                cells=(r.fast, t.fast))
     for act in opts.activations:
         a, b = _find(rows, act, "float64", big, depth), _find(rows, act, "float32", big, depth)
         if a is not None and b is not None:
             v = a.fast.seconds / b.fast.seconds
+            name = f"float64 / float32 time, {act}, N={big} depth {depth}"
             if act == "relu":
-                add(f"float64 / float32 time, relu, N={big} depth {depth}", v, ">= 1.6", v >= 1.6)
+                add(name, v, ">= 1.6", v >= 1.6, cells=(a.fast, b.fast))
             else:
-                add(f"float64 / float32 time, {act}, N={big} depth {depth}", v, "(info)", None)
+                add(name, v, "(info)", None, cells=(a.fast, b.fast))
     a, b = _find(rows, "relu", "float64", big, depth), _find(rows, "relu", "float64", small, depth)
     if a is not None and b is not None and big > small:
         v = a.fast.seconds / b.fast.seconds
         ideal = (big / small) ** 2
         expo = math.log(v) / math.log(big / small)
         add(f"relu float64 depth {depth}: t(N={big}) / t(N={small})", v,
-            f"~{ideal:.0f} (N^2)", 1.8 <= expo <= 2.2, f"exponent {expo:.2f}")
+            f"~{ideal:.0f} (N^2)", 1.8 <= expo <= 2.2, f"exponent {expo:.2f}", (a.fast, b.fast))
     return out
 
 
@@ -339,7 +387,7 @@ def checks(rows: list[Row], opts: Options) -> list[dict]:
 
 def _fmt_s(cell: Timing) -> str:
     if cell.status == "measured":
-        return _num(cell.seconds)
+        return _num(cell.seconds) + ("!" if cell.contended else "")
     if cell.status == "extrapolated":
         return "~" + _num(cell.seconds) + "*"
     return {"skipped": "-", "off": "off", "error": "error"}.get(cell.status, cell.status)
@@ -362,7 +410,8 @@ def _speedup(other: Timing, fast: Timing) -> str:
         return ""
     v = other.seconds / fast.seconds
     txt = f"{v:.0f}x" if v >= 100 else f"{v:.1f}x"
-    return "~" + txt + "*" if other.status == "extrapolated" else txt
+    txt = "~" + txt + "*" if other.status == "extrapolated" else txt
+    return txt + ("!" if other.contended or fast.contended else "")
 
 
 def _fmt_load(v) -> str:
@@ -388,7 +437,7 @@ def report(results: dict) -> str:
         f"python {m['python_version']}",
         f"neural-tangents: {m['neural_tangents']}",
         f"load average (1, 5, 15 min) at start: {_fmt_load(m['load_average_at_start'])}; at end: "
-        f"{_fmt_load(results.get('load_average_at_end'))} (other processes make timings noisy)",
+        f"{_fmt_load(results.get('load_average_at_end'))}",
         f"data: standard normal x, shape (N, {N_FEATURES}), seed {SEED}; ntk(x) with x2=None, "
         f"weight_std={WEIGHT_STD}, bias_std={BIAS_STD}",
         f"timing: one warm-up call, then best of up to {o['repeat']} (stops after "
@@ -409,6 +458,10 @@ def report(results: dict) -> str:
                      f"of the same activation/dtype/depth (comparators timed for N <= "
                      f"{o['reference_max_n']} and the relu float64 check row; "
                      "--reference-max-n to change).")
+    if any(c.contended for r in rows for c in (r.fast, r.reference, r.nt)):
+        lines.append(f"! = other processes used more than {BUSY_CPUS} CPUs on average while this "
+                     f"cell was timed (of {m['cpus_available'] or m['cpu_count']}): its time is "
+                     "inflated, the speedup unreliable.")
     if any(r.check_only for r in rows):
         lines.append("+ = row added for the checks below (not in --sizes/--depths/...).")
     errors = [(r, c) for r in rows for c in (r.reference, r.nt) if c.status == "error"]
@@ -423,9 +476,12 @@ def report(results: dict) -> str:
         val = "-" if v is None else (f"{v:.1f}x" if "reference / fast" in c["name"] else f"{v:.2f}")
         verdict = {True: "ok", False: "MISS", None: ""}[c["ok"]]
         body.append([c["name"], val, c["target"], verdict, c["note"]])
-    lines += ["  " + s for s in _table(["check", "value", "target", "", "note"], body, right={1})]
+    lines += ["  " + s for s in _table(["check", "value", "target", "result", "note"], body, right={1})]
     lines.append("")
-    lines.append(f"total time: {results['total_seconds']:.0f} s")
+    others = results.get("others_cpus_during_run")
+    lines.append(f"total time: {results['total_seconds']:.0f} s"
+                 + ("" if others is None else
+                    f"; other processes used {others:.2f} CPUs on average meanwhile"))
     return "\n".join(s.rstrip() for s in lines)
 
 
