@@ -11,6 +11,13 @@ namespace ntkfast {
 
 namespace {
 
+// 32-byte vectors (GCC/Clang vector extensions: AVX2 where available, otherwise pairs of SSE2
+// operations) for the two inner loops that the auto-vectoriser keeps in memory instead of registers.
+template <class T> struct Vec32 {
+    typedef T type __attribute__((vector_size(32)));
+    static constexpr std::ptrdiff_t lanes = 32 / std::ptrdiff_t(sizeof(T));
+};
+
 template <class T> T point_aux(DualKind kind, T k) {
     switch (kind) {
         case DualKind::erf: return ErfDual<T>::point_aux(k);
@@ -91,19 +98,23 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
     const T* xi = p1_.x + i * d_;
     const std::ptrdiff_t n2 = p2_.n;
     // Fixed summation order over features for every entry: tiling cannot change the result.
-    // Blocks of kBlock columns keep their accumulators in registers across the feature loop.
-    constexpr std::ptrdiff_t kBlock = 32 / sizeof(T) * 4;
+    // Blocks of four vectors keep their accumulators in registers across the feature loop.
+    using V = typename Vec32<T>::type;
+    constexpr std::ptrdiff_t W = Vec32<T>::lanes;
     std::ptrdiff_t jb = 0;
-    for (; jb + kBlock <= n; jb += kBlock) {
-        T acc[kBlock] = {};
+    for (; jb + 4 * W <= n; jb += 4 * W) {
+        V acc[4] = {};
         const T* col = x2t_.data() + j0 + jb;
         for (std::ptrdiff_t k = 0; k < d_; ++k) {
-            const T xik = xi[k];
+            const V xik = V{} + xi[k];
             const T* row = col + k * n2;
-#pragma GCC unroll 32
-            for (std::ptrdiff_t u = 0; u < kBlock; ++u) acc[u] += xik * row[u];
+            for (int u = 0; u < 4; ++u) {
+                V r;
+                std::memcpy(&r, row + u * W, sizeof(V));
+                acc[u] += xik * r;
+            }
         }
-        for (std::ptrdiff_t u = 0; u < kBlock; ++u) k12[jb + u] = acc[u];
+        std::memcpy(k12 + jb, acc, sizeof(acc));
     }
     for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] = T(0);
     for (std::ptrdiff_t k = 0; k < d_; ++k) {
@@ -175,14 +186,9 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
 
 namespace {
 
-// The Mehler Horner loop in register blocks of four 32-byte vectors (GCC/Clang vector extensions,
-// which compile to AVX2 or, without it, to pairs of SSE2 operations): z, S and S' take 12 vector
+// The Mehler Horner loop in register blocks of four 32-byte vectors: z, S and S' take 12 vector
 // registers and the loop body is one load of b and three arithmetic operations per vector and term.
 // Auto-vectorisation of the same loop spills to memory on every term.
-template <class T> struct Vec32 {
-    typedef T type __attribute__((vector_size(32)));
-    static constexpr std::ptrdiff_t lanes = 32 / std::ptrdiff_t(sizeof(T));
-};
 template <class T> constexpr std::ptrdiff_t kBlock = 4 * Vec32<T>::lanes;
 
 // f, g enter holding the leading term (S = p_last, S' = 0) and leave holding S(z), S'(z).
