@@ -1,0 +1,128 @@
+"""Shared tolerances, comparison helpers and random-data fixtures.
+
+Every numerical comparison in this suite is *normalised*: an entry (i, j) of a kernel K passes when
+
+    |a_ij - b_ij| <= tol * sqrt(K(x_i, x_i) K(x'_j, x'_j))
+
+with K the expected (reference or truth) kernel. Off-diagonal entries can be close to zero (or
+exactly zero, e.g. ReLU at opposite inputs with bias 0), so a plain relative error would demand
+digits the inputs never determined; the diagonal scale is the natural unit of a Gram matrix
+(Cauchy–Schwarz bounds every entry by it).
+"""
+from __future__ import annotations
+
+import os
+
+# One BLAS thread. Numerical activations call numpy.linalg.eigvalsh (Gauss-Hermite nodes) between
+# OpenMP regions of the core; on a 2-core machine OpenBLAS's and libgomp's spin-waiting worker
+# threads then fight for the cores and this suite ran ~4x slower (77 s vs 21 s for
+# test_parity.py). Must be set before numpy is first imported; it changes no result we test.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import ntkfast  # noqa: E402
+from ntkfast import reference  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# Tolerances, keyed by the working dtype of the fast path.
+#
+# float64: fast vs reference differ only by rounding (the C++ core uses its own asin polynomial,
+#   FMA-contracted dot products and another summation order than numpy's BLAS). Measured worst
+#   case over test_parity.py: 5.7e-15 normalised (leaky_relu, depth 10); 1e-12 leaves headroom.
+#
+# float32: measured worst case 3.0e-3 normalised (abs, depth 10, bias 0), over 6 seeds x every
+#   activation x depths 2-10 x the bias/weight grid, with inputs containing duplicated and
+#   near-duplicated rows (test_parity.py's own float32 cases peak at 4.9e-4). Smooth activations
+#   stay below 1e-5; the large errors are relu-like (and elu(alpha != 1)), i.e. activations whose
+#   derivative jumps. That is inherent to float32, not a defect: for (near-)identical points the
+#   first-layer products give rho = 1 - O(eps32), and arccos is ill-conditioned there,
+#   theta = sqrt(2 (1 - rho)), so theta carries an error ~sqrt(2 * 4 eps32) ~ 7e-4 rad (the
+#   sqrt(eps) law). Sigma_dot = (pi - theta)/(2 pi) for relu (slope 2/pi in theta for abs)
+#   inherits it, and Theta^(l+1) = Theta^(l) Sigma_dot + Sigma accumulates one such relative
+#   error per layer. Deep relu-like networks also pull every correlation towards 1 layer by
+#   layer, so duplicates are not even needed. 6e-3 is 2x the measured worst case.
+# ---------------------------------------------------------------------------------------------
+TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 6e-3}
+
+
+def tol_for(dtype) -> float:
+    return TOL[np.dtype(dtype)]
+
+
+# A point with Σ(x, x) = 0 (zero input, bias 0) has an exactly zero kernel row in exact arithmetic,
+# but closed forms that cancel terms (elu) leave O(eps) residue there, which pure normalisation
+# would divide by 0. Diagonals are therefore floored at DIAG_FLOOR times the largest one: such a
+# row is then checked to an absolute tol * 1e-3 * (kernel scale), still far below any real bug.
+DIAG_FLOOR = 1e-6
+
+
+def normalised_error(actual, expected, diag1, diag2) -> np.ndarray:
+    """|actual - expected| / sqrt(d1_i d2_j) (diagonals floored, see DIAG_FLOOR)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    d1 = np.abs(np.asarray(diag1, dtype=np.float64))
+    d2 = np.abs(np.asarray(diag2, dtype=np.float64))
+    floor = DIAG_FLOOR * max(d1.max(initial=0.0), d2.max(initial=0.0))
+    scale = np.sqrt(np.outer(np.maximum(d1, floor), np.maximum(d2, floor)))
+    diff = np.abs(actual - expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(diff == 0, 0.0, diff / scale)
+
+
+def assert_normalised_close(actual, expected, diag1, diag2, tol, what=""):
+    """Assert |a - b| <= tol * sqrt(d1_i d2_j) elementwise; the message shows the worst entry."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert np.isfinite(actual).all(), f"{what}: non-finite values {actual}"
+    err = normalised_error(actual, expected, diag1, diag2)
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    assert err[worst] <= tol, (
+        f"{what}: normalised error {err[worst]:.3g} > {tol:.3g} at {worst}: "
+        f"got {actual[worst]!r}, expected {expected[worst]!r}"
+    )
+
+
+def reference_diagonals(x1, x2=None, **kw):
+    """Per-layer diagonals of the reference kernels for the rows of x1 and of x2, used only as
+    the *scale* of normalised errors, never as the value tested: two dicts with sigma (L, n),
+    sigma_dot (L-1, n), theta (L, n), nngp (n,), ntk (n,).
+
+    One symmetric reference call on the stacked points: numerical activations choose their
+    series order from the largest variance of all points in a call, so stacking x1 and x2 gives
+    the same order as the (x1, x2) call being checked (and reuses its cached quadrature).
+    """
+    x1 = np.asarray(x1, dtype=np.float64)
+    stacked = x1 if x2 is None else np.concatenate([x1, np.asarray(x2, dtype=np.float64)])
+    r = reference.kernels(stacked, layerwise=True, **kw)
+
+    def diag(a):
+        return np.stack([np.diagonal(m) for m in a]) if len(a) else np.empty((0, len(stacked)))
+
+    full = {"sigma": diag(r.sigma), "sigma_dot": diag(r.sigma_dot), "theta": diag(r.theta),
+            "nngp": np.diagonal(r.nngp), "ntk": np.diagonal(r.ntk)}
+    n1 = len(x1)
+    first = {k: v[..., :n1] for k, v in full.items()}
+    second = first if x2 is None else {k: v[..., n1:] for k, v in full.items()}
+    return first, second
+
+
+@pytest.fixture
+def rng():
+    """A fresh seeded Generator per test: results do not depend on test order."""
+    return np.random.default_rng(20180607)
+
+
+@pytest.fixture
+def points(rng):
+    """x1 (7, 5) and x2 (4, 5) of standard normal entries: rectangular on purpose (N1 != N2)."""
+    return rng.standard_normal((7, 5)), rng.standard_normal((4, 5))
+
+
+@pytest.fixture(autouse=True)
+def _restore_thread_default():
+    """set_num_threads is process-wide: undo whatever a test set."""
+    yield
+    ntkfast.set_num_threads(None)

@@ -1,0 +1,155 @@
+"""Bad input: every case raises ValueError or TypeError *naming the offending argument*, before
+any work is done, from the compiled API and the numpy reference alike (they share validation).
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import numpy as np
+import pytest
+
+import ntkfast
+from ntkfast import activations, reference
+
+GOOD = np.arange(6.0).reshape(3, 2) / 6
+
+PAIR_FUNCTIONS = [
+    pytest.param(ntkfast.kernels, id="kernels"),
+    pytest.param(ntkfast.nngp, id="nngp"),
+    pytest.param(ntkfast.ntk, id="ntk"),
+    pytest.param(reference.kernels, id="reference.kernels"),
+    pytest.param(reference.ntk, id="reference.ntk"),
+]
+DIAG_FUNCTIONS = [pytest.param(ntkfast.nngp_diag, id="nngp_diag"),
+                  pytest.param(ntkfast.ntk_diag, id="ntk_diag")]
+
+
+def _raises_naming(arg, fn, *args, **kwargs):
+    """Call fn; it must raise ValueError or TypeError with `arg` as a word in the message."""
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn(*args, **kwargs)
+    msg = str(info.value)
+    assert re.search(rf"(?<![\w.]){re.escape(arg)}(?!\w)", msg), f"message does not name {arg!r}: {msg!r}"
+    return msg
+
+
+def _with(x, index, value):
+    x = x.copy()
+    x[index] = value
+    return x
+
+
+# (argument named in the message, x1, x2): bad points.
+BAD_POINTS = [
+    pytest.param("x1", np.ones(3), None, id="x1-1d"),
+    pytest.param("x1", np.ones((2, 2, 2)), None, id="x1-3d"),
+    pytest.param("x2", GOOD, np.ones(2), id="x2-1d"),
+    pytest.param("x2", GOOD, np.ones((3, 3)), id="features-mismatch"),
+    pytest.param("x1", _with(GOOD, (1, 0), np.nan), None, id="x1-nan"),
+    pytest.param("x1", _with(GOOD, (2, 1), np.inf), None, id="x1-inf"),
+    pytest.param("x1", _with(GOOD, (0, 1), -np.inf), GOOD, id="x1-neg-inf-with-x2"),
+    pytest.param("x2", GOOD, _with(GOOD, (1, 1), np.nan), id="x2-nan"),
+    pytest.param("x2", GOOD, _with(GOOD, (0, 0), np.inf), id="x2-inf"),
+    pytest.param("x1", np.ones((0, 2)), None, id="x1-no-rows"),
+    pytest.param("x1", np.ones((2, 0)), None, id="x1-no-columns"),
+    pytest.param("x2", GOOD, np.ones((0, 2)), id="x2-no-rows"),
+    pytest.param("x1", GOOD + 1j, None, id="x1-complex"),
+    pytest.param("x2", GOOD, GOOD.astype(complex), id="x2-complex"),
+    pytest.param("x1", np.array([[1.0, None]], dtype=object), None, id="x1-object"),
+    pytest.param("x1", np.array([["a", "b"]]), None, id="x1-strings"),
+]
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS)
+@pytest.mark.parametrize("arg, x1, x2", BAD_POINTS)
+def test_bad_points(fn, arg, x1, x2):
+    _raises_naming(arg, fn, x1, x2, depth=2)
+
+
+def test_ragged_list():
+    """A ragged nested list cannot become a 2-D array; the error should still say which argument."""
+    _raises_naming("x1", ntkfast.ntk, [[1.0, 2.0], [3.0]], depth=2)
+
+
+@pytest.mark.parametrize("fn", DIAG_FUNCTIONS)
+@pytest.mark.parametrize("x", [np.ones(3), np.ones((2, 2, 2)), _with(GOOD, (1, 0), np.nan),
+                               np.ones((0, 2)), np.ones((2, 0)), GOOD + 1j, np.array([["a"]])],
+                         ids=["1d", "3d", "nan", "no-rows", "no-columns", "complex", "strings"])
+def test_bad_points_diag(fn, x):
+    _raises_naming("x", fn, x, depth=2)
+
+
+# (argument, keyword overrides)
+BAD_SETTINGS = [
+    pytest.param("depth", dict(depth=0), id="depth-0"),
+    pytest.param("depth", dict(depth=-1), id="depth-negative"),
+    pytest.param("depth", dict(depth=2.5), id="depth-float"),
+    pytest.param("depth", dict(depth=True), id="depth-bool"),
+    pytest.param("depth", dict(depth="3"), id="depth-str"),
+    pytest.param("weight_std", dict(weight_std=-1.0), id="weight-negative"),
+    pytest.param("weight_std", dict(weight_std=math.nan), id="weight-nan"),
+    pytest.param("weight_std", dict(weight_std=math.inf), id="weight-inf"),
+    pytest.param("bias_std", dict(bias_std=-0.1), id="bias-negative"),
+    pytest.param("bias_std", dict(bias_std=np.nan), id="bias-nan"),
+    pytest.param("bias_std", dict(bias_std="0.1"), id="bias-str"),
+    pytest.param("activation", dict(activation="relux"), id="activation-unknown"),
+    pytest.param("activation", dict(activation=3), id="activation-int"),
+    pytest.param("dtype", dict(dtype=np.int32), id="dtype-int32"),
+    pytest.param("dtype", dict(dtype="float16"), id="dtype-float16"),
+    pytest.param("dtype", dict(dtype=np.complex128), id="dtype-complex"),
+    pytest.param("dtype", dict(dtype="not a dtype"), id="dtype-garbage"),
+]
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS + DIAG_FUNCTIONS)
+@pytest.mark.parametrize("arg, overrides", BAD_SETTINGS)
+def test_bad_settings(fn, arg, overrides):
+    kw = dict(depth=2)
+    kw.update(overrides)
+    _raises_naming(arg, fn, GOOD, **kw)
+
+
+def test_unknown_activation_lists_valid_names():
+    msg = _raises_naming("activation", ntkfast.ntk, GOOD, depth=2, activation="swish2")
+    assert all(name in msg for name in activations.NAMES), msg
+
+
+# n_threads: validated by the compiled API (the reference documents that it ignores it).
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS[:3])
+@pytest.mark.parametrize("value", [0, "2", 2.0, 1.5])
+def test_bad_n_threads(fn, value):
+    _raises_naming("n_threads", fn, GOOD, depth=2, n_threads=value)
+
+
+@pytest.mark.parametrize("value", [0, "2", 2.0])
+def test_bad_set_num_threads(value):
+    _raises_naming("n_threads", ntkfast.set_num_threads, value)
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS)
+@pytest.mark.parametrize("with_x2", [False, True])
+def test_output_too_large_fails_fast(fn, with_x2):
+    """A (3e6 x 3e6) kernel needs 72 TB: refuse before allocating, say how much, and be a
+    MemoryError for callers who catch that and a ValueError for those who validate."""
+    x = np.zeros((3_000_000, 1))
+    start = time.perf_counter()
+    with pytest.raises(ntkfast.OutputTooLargeError) as info:
+        fn(x, x if with_x2 else None, depth=3)
+    assert time.perf_counter() - start < 5.0
+    assert isinstance(info.value, ValueError) and isinstance(info.value, MemoryError)
+    assert "GB" in str(info.value)
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS + DIAG_FUNCTIONS)
+@pytest.mark.parametrize("bad_fn", [lambda z: z * np.nan, lambda z: np.where(np.abs(z) > 2, np.inf, z)],
+                         ids=["nan", "inf-in-tails"])
+def test_activation_returning_nan(fn, bad_fn):
+    _raises_naming("activation", fn, GOOD, depth=2, activation=bad_fn)
+
+
+def test_activation_factories_reject_non_finite_parameters():
+    for factory, arg in ((activations.leaky_relu, "negative_slope"), (activations.elu, "alpha")):
+        _raises_naming(arg, factory, math.nan)
+    _raises_naming("activation", activations.custom, "not callable")
