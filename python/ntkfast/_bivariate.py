@@ -91,15 +91,20 @@ def _bvn_strong(h, k, r):
     return np.where(neg, norm_cdf(h) - p, p)
 
 
-def elu_dual(k1, k2, k12, alpha: float):
+def elu_dual(k1, k2, k12, alpha: float, *, same_point: bool = False):
     """E[φ(u)φ(v)] and E[φ'(u)φ'(v)] for φ = ELU(α), (u,v) ~ N(0, [[k1,k12],[k12,k2]]).
 
+    ``same_point=True`` is the diagonal: ρ = 1 exactly, not k/(sqrt(k) sqrt(k)), which can round
+    below 1 and, φ' having a jump at 0 when α != 1, shift Σ̇ by ~1e-9.
     A zero-variance point gets the limit k -> 0 (for α != 1 this takes φ'(0) = (1+α)/2).
     """
     k1, k2, k12 = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k1, k2, k12)))
     s1, s2 = np.sqrt(k1), np.sqrt(k2)
     ss = s1 * s2
-    rho = np.clip(np.where(ss > 0, k12 / np.where(ss > 0, ss, 1.0), 0.0), -1.0, 1.0)
+    if same_point:
+        rho = np.where(ss > 0, 1.0, 0.0)
+    else:
+        rho = np.clip(np.where(ss > 0, k12 / np.where(ss > 0, ss, 1.0), 0.0), -1.0, 1.0)
     c = rho * ss
     r = np.sqrt(np.maximum((1 - rho) * (1 + rho), 0.0))
     theta = np.arctan2(r, rho)

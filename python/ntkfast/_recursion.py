@@ -31,7 +31,7 @@ def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, n
         e = np.exp(-2 * k)
         return -0.5 * np.expm1(-2 * k), 0.5 * (1 + e)
     if act.dual == "elu":
-        return elu_dual(k, k, k, act.alpha)
+        return elu_dual(k, k, k, act.alpha, same_point=True)
     raise AssertionError(act.dual)
 
 

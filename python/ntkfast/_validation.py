@@ -25,7 +25,10 @@ def working_dtype(dtype) -> np.dtype:
 
 def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.ndarray:
     """A C-contiguous 2-D array of `dtype`, finite and non-empty; lists accepted."""
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features); {exc}") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         kind = "complex" if arr.dtype.kind == "c" else str(arr.dtype)
         raise TypeError(f"{name}: expected real numbers (float or integer), got dtype {kind}")

@@ -22,8 +22,10 @@ def _run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, n_thre
     symmetric = call.x2 is None
     m = prep.mehler
     act = call.act
+    # With depth 1 there is no layer step: the activation never enters and no tables exist.
+    kind = act.dual if call.depth > 1 else "identity"
     out = _core.infinite_width(
-        kind=act.dual,
+        kind=kind,
         depth=call.depth,
         weight_var=call.weight_var,
         bias_var=call.bias_var,
