@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 TAIL_TOL = 1e-11
+PAIR_TOL = 1e-13  # extra truncation allowed per entry where |ρ| < 1 (see rho_limits)
 MAX_TERMS = 400
 _PROBE_DEG = 640
 _MIN_DEG = 64
@@ -64,9 +65,14 @@ def gauss_hermite(deg: int) -> tuple[np.ndarray, np.ndarray]:
     return x[half:].copy(), np.exp(0.5 * log_w[half:])
 
 
-@functools.lru_cache(maxsize=16)
 def hermite_table(deg: int, n_max: int) -> np.ndarray:
     """(n_max+1, deg/2): sqrt(w_p) h_n(x_p) at the positive nodes (bounded by 1 in magnitude)."""
+    return _full_hermite_table(deg)[: n_max + 1]
+
+
+@functools.lru_cache(maxsize=16)
+def _full_hermite_table(deg: int) -> np.ndarray:
+    n_max = MAX_TERMS + 1
     x, sw = gauss_hermite(deg)
     out = np.empty((n_max + 1, x.size))
     out[0] = sw
@@ -78,22 +84,34 @@ def hermite_table(deg: int, n_max: int) -> np.ndarray:
     return out
 
 
-def coefficients(fn, k: np.ndarray, n_max: int, deg: int) -> np.ndarray:
-    """c_n(k_i) for n = 0..n_max, shape (len(k), n_max+1)."""
+def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False) -> np.ndarray:
+    """c_n(k_i) for n = 0..n_max, shape (len(k), n_max+1).
+
+    ``odd=True`` promises φ(-z) = -φ(z) (tanh): φ is then evaluated at the positive nodes only
+    and the even coefficients are exactly 0, as the folded sums would give anyway.
+    """
     x, sqrt_w = gauss_hermite(deg)
     table = hermite_table(deg, n_max)
     arg = np.sqrt(np.maximum(k, 0.0))[:, None] * x[None, :]
-    plus = np.asarray(fn(arg), dtype=float)
-    minus = np.asarray(fn(-arg), dtype=float)
-    if plus.shape != arg.shape or minus.shape != arg.shape:
-        raise ValueError(f"activation: the function must act elementwise, got shape {plus.shape} for input {arg.shape}")
-    if not (np.isfinite(plus).all() and np.isfinite(minus).all()):
-        raise ValueError("activation: the function returned NaN or infinity on Gaussian quadrature nodes")
-    c = np.empty((k.size, n_max + 1))
-    even, odd = (plus + minus) * sqrt_w, (plus - minus) * sqrt_w
+    plus = _checked(fn, arg)
+    c = np.zeros((k.size, n_max + 1))
+    if odd:
+        c[:, 1::2] = (2 * plus * sqrt_w) @ table[1::2].T
+        return c
+    minus = _checked(fn, -arg)
+    even, odd_part = (plus + minus) * sqrt_w, (plus - minus) * sqrt_w
     c[:, 0::2] = even @ table[0::2].T
-    c[:, 1::2] = odd @ table[1::2].T
+    c[:, 1::2] = odd_part @ table[1::2].T
     return c
+
+
+def _checked(fn, arg: np.ndarray) -> np.ndarray:
+    values = np.asarray(fn(arg), dtype=float)
+    if values.shape != arg.shape:
+        raise ValueError(f"activation: the function must act elementwise, got shape {values.shape} for input {arg.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("activation: the function returned NaN or infinity on Gaussian quadrature nodes")
+    return values
 
 
 def _tails(c: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
@@ -116,11 +134,11 @@ class SeriesPlan:
     tail: float    # relative truncation bound achieved (<= TAIL_TOL unless capped)
 
 
-def plan_series(fn, k_max: float) -> SeriesPlan:
+def plan_series(fn, k_max: float, odd: bool = False) -> SeriesPlan:
     """Smallest order whose tails (φ and φ' series) are below TAIL_TOL at variance k_max."""
     if k_max <= 0.0:
         return SeriesPlan(1, _MIN_DEG, 0.0)
-    c = coefficients(fn, np.array([k_max]), MAX_TERMS + 1, _PROBE_DEG)[0]
+    c = coefficients(fn, np.array([k_max]), MAX_TERMS + 1, _PROBE_DEG, odd)[0]
     rel_val, rel_der = _tails(c, k_max)
     # Order M keeps c_0..c_M; its φ' series uses c_1..c_{M}, so both tails start at M+1.
     ok = (rel_val[1:] <= TAIL_TOL) & (rel_der[1:] <= TAIL_TOL)
@@ -129,9 +147,45 @@ def plan_series(fn, k_max: float) -> SeriesPlan:
     else:
         n_max = MAX_TERMS
     tail = float(max(rel_val[n_max + 1], rel_der[n_max + 1]))
+    # Degrees rounded up to multiples of 64: few distinct rules, each built once and cached.
     deg = int(min(_PROBE_DEG, max(_MIN_DEG, 2 * (n_max + 24))))
-    deg += deg % 2
+    deg = -(-deg // 64) * 64
     return SeriesPlan(n_max, deg, tail)
+
+
+def rho_limits(kept: np.ndarray, powers: np.ndarray) -> np.ndarray:
+    """Per number q of kept stored terms: the largest |ρ| for which dropping the rest costs at most
+    PAIR_TOL (relative to sqrt(K(x,x) K(x',x'))) in both series.
+
+    ``kept`` holds the stored coefficients c_n (points × terms) for the powers n in ``powers``.
+    Keeping powers n <= M, the dropped part of F is at most |ρ|^(M+1) R(M) sqrt(E1 E2) and that of
+    F'/sqrt(k1 k2) at most |ρ|^M R_D(M) sqrt(Ė1 Ė2), where R(M) = max over points of
+    Σ_{n>M} c_n² / Σ_n c_n² and R_D likewise with weights n (Cauchy–Schwarz, as in the module
+    docstring). Entries away from ρ = ±1 thus need far fewer terms than the diagonal does; the
+    core picks the count per block of entries from their largest |ρ|.
+    """
+    sq = kept * kept
+    tiny = np.finfo(float).tiny
+
+    def worst_tail_ratio(w):
+        # max_i Σ_{n>M} w_in / Σ_n w_in = 1 - min_i (running sum / total); rounding leaves ~1e-16
+        # of noise, far below PAIR_TOL.
+        total = w.sum(axis=1)
+        w = w[total > 0] / total[total > 0, None]
+        if w.size == 0:
+            return np.zeros(kept.shape[1])
+        return np.maximum(1.0 - np.cumsum(w, axis=1).min(axis=0), 0.0)
+
+    r_val = worst_tail_ratio(sq)
+    r_der = worst_tail_ratio(sq * powers)
+    m = powers.astype(float)
+    with np.errstate(divide="ignore", over="ignore"):
+        lim_val = np.where(r_val > 0, (PAIR_TOL / np.maximum(r_val, tiny)) ** (1.0 / (m + 1)), np.inf)
+        lim_der = np.where(r_der > 0, (PAIR_TOL / np.maximum(r_der, tiny)) ** (1.0 / np.maximum(m, 1)), np.inf)
+    lim_der = np.where((powers == 0) & (r_der > PAIR_TOL), 0.0, lim_der)
+    out = np.maximum.accumulate(np.minimum(lim_val, lim_der))
+    out[-1] = np.inf  # all stored terms: only the global truncation (TAIL_TOL) remains
+    return out
 
 
 def derivative_at_zero(act) -> float:

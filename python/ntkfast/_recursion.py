@@ -42,6 +42,7 @@ class MehlerTables:
     offset: int                 # first power of ρ (1 for odd φ)
     step: int                   # 2 when only odd or only even powers occur
     terms: list[int]            # stored coefficients per layer step
+    rho_limits: list[float]     # per stored term, layers concatenated (_mehler.rho_limits)
     coef: list[np.ndarray]      # per point set: (Σ terms, n), layer blocks stacked
     d0: list[np.ndarray]        # per point set: (depth-1, n), E[φ'(u)]
     truncation: float           # largest relative tail bound over the layers
@@ -75,8 +76,8 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     phi0_prime = None
     for _ in range(depth - 1):
         if act.dual == "mehler":
-            plan = _mehler.plan_series(act.fn, float(k.max()))
-            c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg)
+            plan = _mehler.plan_series(act.fn, float(k.max()), act.odd)
+            c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd)
             tails.append(plan.tail)
             n = np.arange(c.shape[1])
             pos = k > 0
@@ -121,8 +122,11 @@ def _compact(layers: list[np.ndarray], d0_layers: list[np.ndarray], sizes: list[
     kept = [c[:, offset::step] for c in layers]
     kept = [c if c.shape[1] else np.zeros((c.shape[0], 1)) for c in kept]
     terms = [c.shape[1] for c in kept]
+    limits = [_mehler.rho_limits(kc, np.arange(offset, offset + step * kc.shape[1], step))
+              for kc in kept]
     coef_all = np.concatenate([c.T for c in kept], axis=0)  # (Σ terms, n_total)
     d0_all = np.stack(d0_layers)
     cuts = np.cumsum(sizes)[:-1]
-    return MehlerTables(offset, step, terms, np.split(coef_all, cuts, axis=1),
+    return MehlerTables(offset, step, terms, np.concatenate(limits).tolist(),
+                        np.split(coef_all, cuts, axis=1),
                         np.split(d0_all, cuts, axis=1), truncation)

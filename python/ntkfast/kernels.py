@@ -40,6 +40,7 @@ def _run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, n_thre
         mehler_offset=m.offset if m else 0,
         mehler_step=m.step if m else 1,
         mehler_terms=m.terms if m else [],
+        mehler_rho_limits=m.rho_limits if m else [],
         coef1=cast(m.coef[0]) if m else None,
         d0_1=cast(m.d0[0]) if m else None,
         coef2=cast(m.coef[1]) if m and not symmetric else None,

@@ -39,6 +39,7 @@ py::dict infinite_width(const std::string& kind, int depth, double weight_var, d
                         std::optional<Array<T>> x2, std::optional<Array<T>> sigma_diag2,
                         Array<T> theta_diag1, std::optional<Array<T>> sigma_dot_diag1,
                         int mehler_offset, int mehler_step, std::vector<int> mehler_terms,
+                        std::vector<double> mehler_rho_limits,
                         std::optional<Array<T>> coef1, std::optional<Array<T>> d0_1,
                         std::optional<Array<T>> coef2, std::optional<Array<T>> d0_2, bool want_nngp,
                         bool want_ntk, bool layerwise, int n_threads) {
@@ -62,6 +63,7 @@ py::dict infinite_width(const std::string& kind, int depth, double weight_var, d
     spec.mehler_offset = mehler_offset;
     spec.mehler_step = mehler_step;
     spec.mehler_terms = mehler_terms;
+    spec.mehler_rho_limits = mehler_rho_limits;
 
     ntkfast::PointSet<T> p1, p2;
     p1.x = x1.data();
@@ -134,6 +136,7 @@ template <class T> void bind_for(py::module_& m) {
           py::arg("x2").noconvert().none(true), py::arg("sigma_diag2").noconvert().none(true),
           py::arg("theta_diag1").noconvert(), py::arg("sigma_dot_diag1").noconvert().none(true),
           py::arg("mehler_offset"), py::arg("mehler_step"), py::arg("mehler_terms"),
+          py::arg("mehler_rho_limits"),
           py::arg("coef1").noconvert().none(true), py::arg("d0_1").noconvert().none(true),
           py::arg("coef2").noconvert().none(true), py::arg("d0_2").noconvert().none(true),
           py::arg("want_nngp"), py::arg("want_ntk"), py::arg("layerwise"), py::arg("n_threads"));

@@ -77,6 +77,8 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
         }
         if (spec_.mehler_step != 1 && spec_.mehler_step != 2)
             throw std::invalid_argument("mehler_step must be 1 or 2");
+        if (std::ptrdiff_t(spec_.mehler_rho_limits.size()) != mehler_first_term_[std::size_t(L - 1)])
+            throw std::invalid_argument("mehler_rho_limits must have one entry per stored term");
     }
 
     const std::ptrdiff_t n1 = p1_.n;
@@ -191,17 +193,20 @@ namespace {
 // Auto-vectorisation of the same loop spills to memory on every term.
 template <class T> constexpr std::ptrdiff_t kBlock = 4 * Vec32<T>::lanes;
 
-// f, g enter holding the leading term (S = p_last, S' = 0) and leave holding S(z), S'(z).
+// Sums the first `terms` terms: f, g leave holding S(z), S'(z).
 template <class T>
 inline void horner_block(const T* a, std::ptrdiff_t a_stride, const T* b, std::ptrdiff_t b_stride,
-                         std::ptrdiff_t terms, const T* z_in, T* f_io, T* g_io) {
+                         std::ptrdiff_t terms, const T* z_in, T* f_out, T* g_out) {
     using V = typename Vec32<T>::type;
     constexpr std::ptrdiff_t W = Vec32<T>::lanes;
     V z[4], f[4], g[4];
+    const V a_top = V{} + a[(terms - 1) * a_stride];
     for (int u = 0; u < 4; ++u) {
+        V b_top;
         std::memcpy(&z[u], z_in + u * W, sizeof(V));
-        std::memcpy(&f[u], f_io + u * W, sizeof(V));
-        std::memcpy(&g[u], g_io + u * W, sizeof(V));
+        std::memcpy(&b_top, b + (terms - 1) * b_stride + u * W, sizeof(V));
+        f[u] = a_top * b_top;
+        g[u] = V{};
     }
     for (std::ptrdiff_t m = terms - 2; m >= 0; --m) {
         const V am = V{} + a[m * a_stride];
@@ -214,9 +219,22 @@ inline void horner_block(const T* a, std::ptrdiff_t a_stride, const T* b, std::p
         }
     }
     for (int u = 0; u < 4; ++u) {
-        std::memcpy(f_io + u * W, &f[u], sizeof(V));
-        std::memcpy(g_io + u * W, &g[u], sizeof(V));
+        std::memcpy(f_out + u * W, &f[u], sizeof(V));
+        std::memcpy(g_out + u * W, &g[u], sizeof(V));
     }
+}
+
+// Fewest leading terms that a block whose largest |ρ| is rho_max needs: rho_limit[q-1] is the
+// largest |ρ| for which q terms keep the dropped part below the pair tolerance (non-decreasing,
+// last entry >= 1; python/ntkfast/_mehler.py, rho_limits). Binary search.
+inline std::ptrdiff_t terms_needed(const double* rho_limit, std::ptrdiff_t terms, double rho_max) {
+    std::ptrdiff_t lo = 0, hi = terms - 1;
+    while (lo < hi) {
+        const std::ptrdiff_t mid = (lo + hi) / 2;
+        if (rho_limit[mid] >= rho_max) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo + 1;
 }
 
 }  // namespace
@@ -249,28 +267,40 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
             const T* irj = pp2_.ir.data() + l * n2 + j0;
             const T d0i = p1_.mehler_d0[l * n1 + i];
             const T* d0j = p2_.mehler_d0 + l * n2 + j0;
-            const T a_last = a[(terms - 1) * n1];
-            const T* b_last = b + (terms - 1) * n2;
+            const double* rho_limit =
+                spec_.mehler_rho_limits.data() + mehler_first_term_[std::size_t(l)];
 #pragma omp simd
             for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
                 const T r = clamp_unit(k12[jj] * iri * irj[jj]);
                 rho[jj] = r;
                 z[jj] = step == 2 ? r * r : r;
-                f[jj] = a_last * b_last[jj];
-                g[jj] = T(0);
             }
             // Horner for the series S(z) = Σ_m p_m z^m and its derivative S'(z) together,
             // with p_m = c_m(x) c_m(x') formed on the fly (never stored per pair). Blocks of
-            // kBlock entries keep z, S and S' in registers over all terms.
+            // kBlock entries keep z, S and S' in registers, and stop at the number of terms their
+            // largest |ρ| needs: ρ^n shrinks the terms geometrically away from ρ = ±1.
             std::ptrdiff_t jb = 0;
-            for (; jb + kBlock<T> <= n; jb += kBlock<T>)
-                horner_block<T>(a, n1, b + jb, n2, terms, z + jb, f + jb, g + jb);
-            for (std::ptrdiff_t m = terms - 2; m >= 0; --m) {
-                const T am = a[m * n1];
-                const T* bm = b + m * n2;
+            for (; jb + kBlock<T> <= n; jb += kBlock<T>) {
+                T rho_max = T(0);
+                for (std::ptrdiff_t u = 0; u < kBlock<T>; ++u)
+                    rho_max = std::max(rho_max, std::abs(rho[jb + u]));
+                const std::ptrdiff_t q = terms_needed(rho_limit, terms, double(rho_max));
+                horner_block<T>(a, n1, b + jb, n2, q, z + jb, f + jb, g + jb);
+            }
+            if (jb < n) {
+                const T a_last = a[(terms - 1) * n1];
+                const T* b_last = b + (terms - 1) * n2;
                 for (std::ptrdiff_t jj = jb; jj < n; ++jj) {
-                    g[jj] = g[jj] * z[jj] + f[jj];
-                    f[jj] = f[jj] * z[jj] + am * bm[jj];
+                    f[jj] = a_last * b_last[jj];
+                    g[jj] = T(0);
+                }
+                for (std::ptrdiff_t m = terms - 2; m >= 0; --m) {
+                    const T am = a[m * n1];
+                    const T* bm = b + m * n2;
+                    for (std::ptrdiff_t jj = jb; jj < n; ++jj) {
+                        g[jj] = g[jj] * z[jj] + f[jj];
+                        f[jj] = f[jj] * z[jj] + am * bm[jj];
+                    }
                 }
             }
 #pragma omp simd

@@ -34,6 +34,8 @@ struct RecursionSpec {
     int mehler_offset = 0;
     int mehler_step = 1;
     std::vector<int> mehler_terms;  // number of stored coefficients per layer step (depth-1)
+    // Per stored term q (layers concatenated): the largest |ρ| for which the first q terms suffice.
+    std::vector<double> mehler_rho_limits;
 };
 
 template <class T> struct PointSet {
