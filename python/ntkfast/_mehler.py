@@ -17,6 +17,8 @@ T(k) = Σ_{n>M} c_n(k)², and likewise for φ' with the weights (n+1) c_{n+1}²/
 layer, at the largest variance among the points, so that both tails are below TAIL_TOL relative to
 the full sums: every entry is then within TAIL_TOL·sqrt(K(x,x) K(x',x')) of the exact expectation
 per layer. If MAX_TERMS is not enough (very large variances) the achieved tail is reported.
+Entries with |ρ| < 1 need fewer terms (the n-th is damped by |ρ|^n): the core stops each block of
+entries at the count its largest |ρ| needs for a further error of at most PAIR_TOL (rho_limits).
 
 Quadrature. c_n(k) is computed with `deg`-point Gauss–Hermite quadrature (probabilists'), nodes
 from the Jacobi matrix, weights from the Christoffel function in log space (the eigenvector route

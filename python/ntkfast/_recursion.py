@@ -45,7 +45,7 @@ class MehlerTables:
     rho_limits: list[float]     # per stored term, layers concatenated (_mehler.rho_limits)
     coef: list[np.ndarray]      # per point set: (Σ terms, n), layer blocks stacked
     d0: list[np.ndarray]        # per point set: (depth-1, n), E[φ'(u)]
-    truncation: float           # largest relative tail bound over the layers
+    truncation: float           # per-entry relative bound: largest tail over the layers + PAIR_TOL
 
 
 @dataclass
@@ -105,7 +105,7 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     total = sum(sizes)
     prepared = Prepared(split(sigma, total), split(sigma_dot, total), split(theta, total))
     if act.dual == "mehler" and depth > 1:
-        prepared.mehler = _compact(mehler_layers, d0_layers, sizes, max(tails))
+        prepared.mehler = _compact(mehler_layers, d0_layers, sizes, max(tails) + _mehler.PAIR_TOL)
     return prepared
 
 
