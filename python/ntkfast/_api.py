@@ -40,12 +40,14 @@ class Call:
     prepared: Prepared
 
 
+def _parameters(depth, activation, weight_std, bias_std, dtype):
+    """Validated (dtype, depth, activation, σ_w, β) of every kernel function."""
+    return (V.working_dtype(dtype), V.depth(depth), get_activation(activation),
+            V.nonnegative(weight_std, "weight_std"), V.nonnegative(bias_std, "bias_std"))
+
+
 def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int) -> Call:
-    dt = V.working_dtype(dtype)
-    depth = V.depth(depth)
-    act = get_activation(activation)
-    w = V.nonnegative(weight_std, "weight_std")
-    b = V.nonnegative(bias_std, "bias_std")
+    dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
     n2 = a1.shape[0] if a2 is None else a2.shape[0]
@@ -57,13 +59,18 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
 
 
 def parse_diag(x, depth, activation, weight_std, bias_std, dtype) -> tuple[Prepared, np.dtype]:
-    dt = V.working_dtype(dtype)
-    depth = V.depth(depth)
-    act = get_activation(activation)
-    w = V.nonnegative(weight_std, "weight_std")
-    b = V.nonnegative(bias_std, "bias_std")
+    dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a = V.points(x, "x", dt)
     return prepare(act, [a], depth, w * w, b * b), dt
+
+
+def make_result(out: dict, call: Call, layerwise: bool) -> KernelResult:
+    """KernelResult from the arrays of one computation (fast or reference)."""
+    m = call.prepared.mehler
+    res = KernelResult(out["nngp"], out["ntk"], truncation_error=m.truncation if m else None)
+    if layerwise:
+        res.sigma, res.sigma_dot, res.theta = out["sigma"], out["sigma_dot"], out["theta"]
+    return res
 
 
 def n_output_arrays(depth: int, layerwise: bool) -> int:

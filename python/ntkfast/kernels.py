@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._api import Call, KernelResult, n_output_arrays, parse, parse_diag
+from ._api import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
 from ._threads import resolve_n_threads
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult"]
@@ -71,12 +71,7 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
     """
     call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
                  n_output_arrays(depth, layerwise))
-    out = _run(call, want_nngp=True, want_ntk=True, layerwise=layerwise, n_threads=n_threads)
-    m = call.prepared.mehler
-    res = KernelResult(out["nngp"], out["ntk"], truncation_error=m.truncation if m else None)
-    if layerwise:
-        res.sigma, res.sigma_dot, res.theta = out["sigma"], out["sigma_dot"], out["theta"]
-    return res
+    return make_result(_run(call, want_nngp=True, want_ntk=True, layerwise=layerwise, n_threads=n_threads), call, layerwise)
 
 
 def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._bivariate import elu_dual
-from .._api import Call, KernelResult, n_output_arrays, parse
+from .._api import Call, KernelResult, make_result, n_output_arrays, parse
 from ..kernels import nngp_diag, ntk_diag  # O(N·L), already pure numpy
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
 
 
-def _dual(call: Call, layer: int, k12, r1, r2, aux1, aux2, i1, i2):
+def _dual(call: Call, layer: int, k12, r1, r2, i1, i2):
     """E[φ(u)φ(v)] and E[φ'(u)φ'(v)] for a whole (N1, N2) layer; r = sqrt(k) per point."""
     act = call.act
     if act.dual == "relu_like":
@@ -87,7 +87,7 @@ def _compute(call: Call, layerwise: bool) -> dict:
         r1, r2 = np.sqrt(k1), np.sqrt(k2)
         i1 = np.where(r1 > 0, 1 / np.where(r1 > 0, r1, 1), 0.0)
         i2 = np.where(r2 > 0, 1 / np.where(r2 > 0, r2, 1), 0.0)
-        e, ed = _dual(call, layer, k12, r1, r2, None, None, i1, i2)
+        e, ed = _dual(call, layer, k12, r1, r2, i1, i2)
         k12 = call.weight_var * e + call.bias_var
         sdot = call.weight_var * ed
         theta = theta * sdot + k12
@@ -120,12 +120,7 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
     """Reference for :func:`ntkfast.kernels` (``n_threads`` is accepted and ignored)."""
     call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
                  n_output_arrays(depth, layerwise) + 4)
-    out = _compute(call, layerwise)
-    m = call.prepared.mehler
-    res = KernelResult(out["nngp"], out["ntk"], truncation_error=m.truncation if m else None)
-    if layerwise:
-        res.sigma, res.sigma_dot, res.theta = out["sigma"], out["sigma_dot"], out["theta"]
-    return res
+    return make_result(_compute(call, layerwise), call, layerwise)
 
 
 def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
