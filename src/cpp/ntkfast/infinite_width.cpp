@@ -18,6 +18,15 @@ template <class T> struct Vec32 {
     static constexpr std::ptrdiff_t lanes = 32 / std::ptrdiff_t(sizeof(T));
 };
 
+// One step of the recursion from the dual values e = E[φφ], ed = E[φ'φ'] (ntk-math.md §2):
+// Σ^(l+1) = σ_w² e + β², Σ̇^(l+1) = σ_w² ed, Θ^(l+1) = Θ^(l) Σ̇^(l+1) + Σ^(l+1).
+template <class T> inline void advance(T e, T ed, T wv, T bv, T& k12, T& theta, T& sdot) {
+    const T k_next = wv * e + bv;
+    sdot = wv * ed;
+    theta = theta * sdot + k_next;
+    k12 = k_next;
+}
+
 template <class T> T point_aux(DualKind kind, T k) {
     switch (kind) {
         case DualKind::erf: return ErfDual<T>::point_aux(k);
@@ -129,6 +138,15 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
 }
 
 template <class T>
+template <bool Layerwise>
+void InfiniteWidthKernel<T>::begin_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12,
+                                       T* sdot, T* theta) const {
+    first_layer(i, j0, n, k12);
+    std::copy(k12, k12 + n, theta);  // Θ^(1) = Σ^(1)
+    if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+}
+
+template <class T>
 void InfiniteWidthKernel<T>::store(std::ptrdiff_t layer, std::ptrdiff_t i, std::ptrdiff_t j0,
                                    std::ptrdiff_t n, const T* k12, const T* sdot,
                                    const T* theta) const {
@@ -160,9 +178,7 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
         const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
-        first_layer(i, j0, n, k12);
-        std::copy(k12, k12 + n, theta);
-        if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+        begin_row<Layerwise>(i, j0, n, k12, sdot, theta);
         for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
             const T ri = pp1_.r[std::size_t(l * n1 + i)];
             const T iri = pp1_.ir[std::size_t(l * n1 + i)];
@@ -174,11 +190,7 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
             for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
                 T e, ed;
                 dual(k12[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], e, ed);
-                const T k_next = wv * e + bv;
-                const T sd = wv * ed;
-                theta[jj] = theta[jj] * sd + k_next;
-                k12[jj] = k_next;
-                sdot[jj] = sd;
+                advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
         }
@@ -256,9 +268,7 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
         const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
-        first_layer(i, j0, n, k12);
-        std::copy(k12, k12 + n, theta);
-        if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+        begin_row<Layerwise>(i, j0, n, k12, sdot, theta);
         for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
             const std::ptrdiff_t terms = spec_.mehler_terms[std::size_t(l)];
             const T* a = p1_.mehler_coef + mehler_first_term_[std::size_t(l)] * n1 + i;
@@ -321,11 +331,7 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
                 // E[φ'(u)] E[φ'(v)], carried by d0.
                 const T scale = iri * irj[jj];
                 const T ed = scale > T(0) ? fp * scale : d0i * d0j[jj];
-                const T k_next = wv * e + bv;
-                const T sd = wv * ed;
-                theta[jj] = theta[jj] * sd + k_next;
-                k12[jj] = k_next;
-                sdot[jj] = sd;
+                advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
         }

@@ -89,6 +89,10 @@ template <class T> class InfiniteWidthKernel {
     template <class Dual> void dispatch_tiles(const Dual& dual, std::size_t b, std::size_t e,
                                               int n_threads) const;
     void first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12) const;
+    // Layer 1 of one row strip: Σ^(1) and Θ^(1) = Σ^(1) (and the layerwise store).
+    template <bool Layerwise>
+    void begin_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12, T* sdot,
+                   T* theta) const;
     void store(std::ptrdiff_t layer, std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
                const T* k12, const T* sdot, const T* theta) const;
     void store_final(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, const T* k12,
