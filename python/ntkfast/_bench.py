@@ -344,9 +344,15 @@ def checks(rows: list[Row], opts: Options) -> list[dict]:
     depth = _check_depth(opts)
     out = []
 
+    # The targets are stated for N = 8000; at smaller N fixed costs (per-point preparation,
+    # thread start-up) weigh more, so a pass/fail verdict there would mislead.
+    at_target_size = big >= 8000
+
     def add(name, value, target, ok, note="", cells=()):
         if any(c.contended for c in cells):
             note = ", ".join(filter(None, [note, "contended (!)"]))
+        if not at_target_size and ok is not None:
+            ok, note = None, ", ".join(filter(None, [note, "target is for N=8000"]))
         out.append({"name": name, "value": value, "target": target, "ok": ok, "note": note})
 
     key = _find(rows, "relu", "float64", big, depth)
