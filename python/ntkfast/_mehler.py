@@ -38,6 +38,7 @@ PAIR_TOL = 1e-13  # extra truncation allowed per entry where |ρ| < 1 (see rho_l
 MAX_TERMS = 400
 _PROBE_DEG = 640
 _MIN_DEG = 64
+_POINTS_PER_BLOCK = 2048
 
 
 @functools.lru_cache(maxsize=16)
@@ -94,16 +95,18 @@ def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False) -> 
     """
     x, sqrt_w = gauss_hermite(deg)
     table = hermite_table(deg, n_max)
-    arg = np.sqrt(np.maximum(k, 0.0))[:, None] * x[None, :]
-    plus = _checked(fn, arg)
     c = np.zeros((k.size, n_max + 1))
-    if odd:
-        c[:, 1::2] = (2 * plus * sqrt_w) @ table[1::2].T
-        return c
-    minus = _checked(fn, -arg)
-    even, odd_part = (plus + minus) * sqrt_w, (plus - minus) * sqrt_w
-    c[:, 0::2] = even @ table[0::2].T
-    c[:, 1::2] = odd_part @ table[1::2].T
+    # Blocks of points bound the (points × nodes) temporaries to a few MB whatever N is.
+    for start in range(0, k.size, _POINTS_PER_BLOCK):
+        block = slice(start, start + _POINTS_PER_BLOCK)
+        arg = np.sqrt(np.maximum(k[block], 0.0))[:, None] * x[None, :]
+        plus = _checked(fn, arg)
+        if odd:
+            c[block, 1::2] = (2 * plus * sqrt_w) @ table[1::2].T
+            continue
+        minus = _checked(fn, -arg)
+        c[block, 0::2] = ((plus + minus) * sqrt_w) @ table[0::2].T
+        c[block, 1::2] = ((plus - minus) * sqrt_w) @ table[1::2].T
     return c
 
 
