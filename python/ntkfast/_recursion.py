@@ -56,6 +56,21 @@ class Prepared:
     mehler: MehlerTables | None = field(default=None)
 
 
+def _mehler_diagonal(act: Activation, k: np.ndarray):
+    """One layer of the truncated Mehler series at ρ = 1: E[φ²], E[φ'²] per point, with the
+    coefficients c (points × orders), E[φ'(u)] per point (d0) and the truncation tail."""
+    plan = _mehler.plan_series(act.fn, float(k.max()), act.odd)
+    c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd)
+    pos = k > 0
+    safe_k = np.where(pos, k, 1.0)
+    # A zero-variance point has u = 0: E[φ'(u)] = φ'(0), needed only then.
+    phi0_prime = 0.0 if pos.all() else _mehler.derivative_at_zero(act)
+    d0 = np.where(pos, c[:, 1] / np.sqrt(safe_k), phi0_prime)
+    e = np.einsum("in,in->i", c, c)
+    ed = np.where(pos, (c * c) @ np.arange(c.shape[1]) / safe_k, d0 * d0)
+    return e, ed, c, d0, plan.tail
+
+
 def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
             bias_var: float) -> Prepared:
     """Run the diagonal recursion for all point sets together (float64 throughout).
@@ -73,22 +88,12 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     mehler_layers = []
     d0_layers = []
     tails = []
-    phi0_prime = None
     for _ in range(depth - 1):
         if act.dual == "mehler":
-            plan = _mehler.plan_series(act.fn, float(k.max()), act.odd)
-            c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd)
-            tails.append(plan.tail)
-            n = np.arange(c.shape[1])
-            pos = k > 0
-            safe_k = np.where(pos, k, 1.0)
-            if phi0_prime is None and not pos.all():
-                phi0_prime = _mehler.derivative_at_zero(act)
-            d0 = np.where(pos, c[:, 1] / np.sqrt(safe_k), phi0_prime if phi0_prime is not None else 0.0)
-            e = np.einsum("in,in->i", c, c)
-            ed = np.where(pos, (c * c) @ n / safe_k, d0 * d0)
+            e, ed, c, d0, tail = _mehler_diagonal(act, k)
             mehler_layers.append(c)
             d0_layers.append(d0)
+            tails.append(tail)
         else:
             e, ed = _closed_form_diagonal(act, k)
         k_next = weight_var * e + bias_var
