@@ -16,6 +16,10 @@ from ntkfast import activations
 
 from conftest import assert_normalised_close
 
+# Random scales reach variances where the tanh series is cut at its 400-term cap (bound ~1e-7):
+# that warning is tested in test_truth.py; here it is expected noise.
+pytestmark = pytest.mark.filterwarnings("ignore:ntkfast.*Hermite series:RuntimeWarning")
+
 # derandomize: CI explores the same examples every run (no flaky first-time finds).
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 

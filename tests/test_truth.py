@@ -492,3 +492,23 @@ def test_other_dual_kernels_near_rho_one(impl, name):
     tol = NUMERICAL_TOL if name == "tanh" else CLOSED_FORM_TOL
     tol_dot = NUMERICAL_TOL if name == "tanh" else CLOSED_FORM_TOL + 8 * eps / math.sqrt(2 * delta)
     _check_against_truth(impl, name, 2, 1.0, 0.0, tol, x1=x1, x2=x2, tol_dot=tol_dot)
+
+
+# Beyond the variances where 400 terms suffice, the reported bound grows and the user is warned;
+# it must still be a true bound (checked against quadrature), not the ~1e-11 of the normal range.
+@pytest.mark.parametrize("name, scale", [("tanh", 4.0), ("softplus", 30.0)])
+def test_series_cap_is_reported_and_warned(name, scale):
+    x = np.array([[scale, 0.0], [0.6 * scale, 0.8 * scale]])  # Σ(x,x) = scale²/2
+    with pytest.warns(RuntimeWarning, match="Hermite series is cut"):
+        res = ntkfast.kernels(x, depth=2, activation=name)
+    assert res.truncation_error > 1e-8
+    want = truth_kernels(name, x, x, 2, 1.0, 0.0)
+    diag = want["diag1"][0]
+    scale_ij = np.sqrt(np.outer(diag, diag))
+    err = np.abs(res.nngp - want["sigma"][-1])
+    assert np.all(err <= res.truncation_error * scale_ij), (err / scale_ij, res.truncation_error)
+
+
+def test_elu_refuses_variances_its_closed_form_cannot_take():
+    with pytest.raises(ValueError, match="elu"):
+        ntkfast.ntk(np.full((2, 1), 30.0), depth=2, activation="elu")

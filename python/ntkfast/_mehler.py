@@ -87,14 +87,22 @@ def _full_hermite_table(deg: int) -> np.ndarray:
     return out
 
 
-def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False) -> np.ndarray:
+def numpy_project(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return values @ table.T
+
+
+def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False,
+                 project=numpy_project) -> np.ndarray:
     """c_n(k_i) for n = 0..n_max, shape (len(k), n_max+1).
 
     ``odd=True`` promises φ(-z) = -φ(z) (tanh): φ is then evaluated at the positive nodes only
     and the even coefficients are exactly 0, as the folded sums would give anyway.
+    ``project(values, rows)`` computes values @ rows.T (numpy here; the fast path passes the
+    core's thread-count-invariant loop).
     """
     x, sqrt_w = gauss_hermite(deg)
     table = hermite_table(deg, n_max)
+    even_rows, odd_rows = np.ascontiguousarray(table[0::2]), np.ascontiguousarray(table[1::2])
     c = np.zeros((k.size, n_max + 1))
     # Blocks of points bound the (points × nodes) temporaries to a few MB whatever N is.
     for start in range(0, k.size, _POINTS_PER_BLOCK):
@@ -102,11 +110,11 @@ def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False) -> 
         arg = np.sqrt(np.maximum(k[block], 0.0))[:, None] * x[None, :]
         plus = _checked(fn, arg)
         if odd:
-            c[block, 1::2] = (2 * plus * sqrt_w) @ table[1::2].T
+            c[block, 1::2] = project(2 * plus * sqrt_w, odd_rows)
             continue
         minus = _checked(fn, -arg)
-        c[block, 0::2] = ((plus + minus) * sqrt_w) @ table[0::2].T
-        c[block, 1::2] = ((plus - minus) * sqrt_w) @ table[1::2].T
+        c[block, 0::2] = project((plus + minus) * sqrt_w, even_rows)
+        c[block, 1::2] = project((plus - minus) * sqrt_w, odd_rows)
     return c
 
 
@@ -119,15 +127,30 @@ def _checked(fn, arg: np.ndarray) -> np.ndarray:
     return values
 
 
-def _tails(c: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
-    """Relative tails of Σ c_n² and Σ n c_n² (the φ' series) beyond each truncation order."""
+def _tails(fn, derivative, c: np.ndarray, k: float, deg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relative tails of Σ c_n² (the φ series) and Σ n c_n² (the φ' series) beyond each order M.
+
+    The totals come from the quadrature itself, E[φ(sqrt(k) g)²] and k E[φ'(sqrt(k) g)²] (Parseval
+    and Stein), not from the computed coefficients: when the series is still far from converged at
+    the last computed order, the mass beyond it is then counted instead of silently missed.
+    Without φ' the derivative total falls back to the computed coefficients.
+    """
+    x, sqrt_w = gauss_hermite(deg)
+    z = np.sqrt(k) * x
+    w = sqrt_w * sqrt_w
+
+    def gauss_mean_sq(f):
+        return float(w @ (np.square(_checked(f, z)) + np.square(_checked(f, -z))))
+
     sq = c * c
     n = np.arange(c.size)
-    val = np.cumsum(sq[::-1])[::-1]
-    der = np.cumsum((n * sq)[::-1])[::-1]
-    rel_val = val / max(val[0], np.finfo(float).tiny)
-    rel_der = der / max(der[1] if c.size > 1 else 0.0, np.finfo(float).tiny)
-    return rel_val, rel_der
+    val_total = max(gauss_mean_sq(fn), float(sq.sum()))
+    der_total = k * gauss_mean_sq(derivative) if derivative is not None else 0.0
+    der_total = max(der_total, float((n * sq).sum()))
+    tiny = np.finfo(float).tiny
+    rel_val = np.maximum(val_total - np.cumsum(sq), 0.0) / max(val_total, tiny)
+    rel_der = np.maximum(der_total - np.cumsum(n * sq), 0.0) / max(der_total, tiny)
+    return rel_val, rel_der  # index M: what orders > M leave out
 
 
 @dataclass(frozen=True)
@@ -139,19 +162,16 @@ class SeriesPlan:
     tail: float    # relative truncation bound achieved (<= TAIL_TOL unless capped)
 
 
-def plan_series(fn, k_max: float, odd: bool = False) -> SeriesPlan:
+def plan_series(fn, k_max: float, odd: bool = False, derivative=None) -> SeriesPlan:
     """Smallest order whose tails (φ and φ' series) are below TAIL_TOL at variance k_max."""
     if k_max <= 0.0:
         return SeriesPlan(1, _MIN_DEG, 0.0)
-    c = coefficients(fn, np.array([k_max]), MAX_TERMS + 1, _PROBE_DEG, odd)[0]
-    rel_val, rel_der = _tails(c, k_max)
-    # Order M keeps c_0..c_M; its φ' series uses c_1..c_{M}, so both tails start at M+1.
-    ok = (rel_val[1:] <= TAIL_TOL) & (rel_der[1:] <= TAIL_TOL)
-    if ok.any():
-        n_max = max(1, int(np.argmax(ok)))
-    else:
-        n_max = MAX_TERMS
-    tail = float(max(rel_val[n_max + 1], rel_der[n_max + 1]))
+    c = coefficients(fn, np.array([k_max]), MAX_TERMS, _PROBE_DEG, odd)[0]
+    rel_val, rel_der = _tails(fn, derivative, c, k_max, _PROBE_DEG)
+    ok = (rel_val <= TAIL_TOL) & (rel_der <= TAIL_TOL)
+    ok[0] = False  # keep at least c_0 and c_1
+    n_max = int(np.argmax(ok)) if ok.any() else MAX_TERMS
+    tail = float(max(rel_val[n_max], rel_der[n_max]))
     # Degrees rounded up to multiples of 64: few distinct rules, each built once and cached.
     deg = int(min(_PROBE_DEG, max(_MIN_DEG, 2 * (n_max + 24))))
     deg = -(-deg // 64) * 64

@@ -8,6 +8,7 @@ coefficients of every point and layer. The O(N1·N2·L) pair work is done by the
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,12 @@ import numpy as np
 from . import _mehler
 from ._bivariate import elu_dual
 from .activations import Activation
+
+
+# Above this the Mehler error bound (normally ~1e-11) is worth a warning.
+ACCURACY_WARNING = 1e-8
+# exp((k11 + k22)/2 + k12) in the ELU closed form overflows near k = 354.
+ELU_MAX_VARIANCE = 300.0
 
 
 def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +38,11 @@ def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, n
         e = np.exp(-2 * k)
         return -0.5 * np.expm1(-2 * k), 0.5 * (1 + e)
     if act.dual == "elu":
+        if k.max() > ELU_MAX_VARIANCE:
+            raise ValueError(
+                f"activation: elu's closed form needs layer variances Σ(x,x) <= {ELU_MAX_VARIANCE:g} "
+                f"(its exponential terms overflow beyond), got {k.max():.3g}; scale the inputs or "
+                "weight_std/bias_std down")
         return elu_dual(k, k, k, act.alpha, same_point=True)
     raise AssertionError(act.dual)
 
@@ -56,11 +68,11 @@ class Prepared:
     mehler: MehlerTables | None = field(default=None)
 
 
-def _mehler_diagonal(act: Activation, k: np.ndarray):
+def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     """One layer of the truncated Mehler series at ρ = 1: E[φ²], E[φ'²] per point, with the
     coefficients c (points × orders), E[φ'(u)] per point (d0) and the truncation tail."""
-    plan = _mehler.plan_series(act.fn, float(k.max()), act.odd)
-    c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd)
+    plan = _mehler.plan_series(act.fn, float(k.max()), act.odd, act.derivative)
+    c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd, project)
     pos = k > 0
     safe_k = np.where(pos, k, 1.0)
     # A zero-variance point has u = 0: E[φ'(u)] = φ'(0), needed only then.
@@ -72,11 +84,12 @@ def _mehler_diagonal(act: Activation, k: np.ndarray):
 
 
 def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
-            bias_var: float) -> Prepared:
+            bias_var: float, project=_mehler.numpy_project) -> Prepared:
     """Run the diagonal recursion for all point sets together (float64 throughout).
 
     The sets are processed jointly so that numerical activations use one truncation order per
-    layer for x1 and x2 alike, which the pair kernels require.
+    layer for x1 and x2 alike, which the pair kernels require. ``project(values, rows)`` =
+    values @ rows.T for the Hermite coefficients (numpy by default).
     """
     sizes = [p.shape[0] for p in point_sets]
     x_all = np.concatenate([p.astype(np.float64, copy=False) for p in point_sets])
@@ -90,7 +103,7 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     tails = []
     for _ in range(depth - 1):
         if act.dual == "mehler":
-            e, ed, c, d0, tail = _mehler_diagonal(act, k)
+            e, ed, c, d0, tail = _mehler_diagonal(act, k, project)
             mehler_layers.append(c)
             d0_layers.append(d0)
             tails.append(tail)
@@ -111,6 +124,13 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     prepared = Prepared(split(sigma, total), split(sigma_dot, total), split(theta, total))
     if act.dual == "mehler" and depth > 1:
         prepared.mehler = _compact(mehler_layers, d0_layers, sizes, max(tails) + _mehler.PAIR_TOL)
+        if prepared.mehler.truncation > ACCURACY_WARNING:
+            warnings.warn(
+                f"ntkfast: the {act.name} kernel's Hermite series is cut at {_mehler.MAX_TERMS} "
+                f"terms for variances up to {max(float(s.max()) for s in sigma):.3g}: its error "
+                f"bound is {prepared.mehler.truncation:.2g} of the diagonal scale "
+                "(KernelResult.truncation_error); scale the inputs or weight_std down to tighten it",
+                RuntimeWarning, stacklevel=4)
     return prepared
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._bivariate import elu_dual
-from .._api import Call, KernelResult, make_result, n_output_arrays, parse
-from ..kernels import nngp_diag, ntk_diag  # O(N·L), already pure numpy
+from .._api import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
 
@@ -135,3 +134,17 @@ def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
     """Reference for :func:`ntkfast.ntk`."""
     return kernels(x1, x2, depth=depth, activation=activation, weight_std=weight_std,
                    bias_std=bias_std, dtype=dtype).ntk
+
+
+def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+              dtype=np.float64, n_threads=None) -> np.ndarray:
+    """Reference for :func:`ntkfast.nngp_diag`."""
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
+    return prep.sigma_diag[0][-1].astype(dt)
+
+
+def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
+             dtype=np.float64, n_threads=None) -> np.ndarray:
+    """Reference for :func:`ntkfast.ntk_diag`."""
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
+    return prep.theta_diag[0][-1].astype(dt)

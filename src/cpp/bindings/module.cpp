@@ -6,6 +6,7 @@
 namespace py = pybind11;
 
 void bind_infinite_width(py::module_& m);
+void bind_row_projection(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "ntkfast compiled core (private; use the ntkfast package)";
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("default_threads", &ntkfast::default_threads,
           "OpenMP's default thread count (honours OMP_NUM_THREADS); 1 without OpenMP.");
     bind_infinite_width(m);
+    bind_row_projection(m);
 }
