@@ -16,6 +16,11 @@ temporaries fall out of cache as N grows, so it tends to scale worse than N² an
 Other processes on a small machine inflate the timings (an OpenMP team with one core taken can
 run several times slower), so each cell also records how much CPU the rest of the machine used
 meanwhile (/proc/stat minus this process); cells where that exceeds ``BUSY_CPUS`` are marked "!".
+
+neural-tangents runs its ``kernel_fn`` under ``jax.jit`` with ``block_until_ready``; the warm-up
+call compiles it, so compile time is not in its timings. XLA uses its own threads (all CPUs, not
+``--threads``), and the x64 flag is set per row, since neural-tangents computes in float64 when it
+is on and in float32 when it is off, whatever the input's dtype.
 """
 from __future__ import annotations
 
@@ -162,14 +167,35 @@ class _NeuralTangents:
         except Exception as exc:  # broken install: say so, carry on without it
             self.status = f"import failed ({type(exc).__name__}: {exc})"
             return
-        jax.config.update("jax_enable_x64", True)  # float64 rows must really be float64
         self.jax, self.stax = jax, stax
-        self.version = getattr(neural_tangents, "__version__", "unknown")
+        self.version = (f"{getattr(neural_tangents, '__version__', 'unknown')} "
+                        f"(jax {getattr(jax, '__version__', 'unknown')})")
         self.status = "ok"
 
     @property
     def available(self) -> bool:
         return self.status == "ok"
+
+    def _precision(self, dtype: str):
+        """neural-tangents casts its inputs to float64 when jax_enable_x64 is on and to float32
+        when it is off, whatever their dtype; so each row sets the flag to its dtype."""
+        import contextlib
+
+        jax, on = self.jax, dtype == "float64"
+        exp = getattr(jax, "experimental", None)
+        manager = getattr(exp, "enable_x64" if on else "disable_x64", None)
+        if manager is not None:
+            return manager()
+
+        @contextlib.contextmanager
+        def toggle():
+            before = jax.config.jax_enable_x64
+            jax.config.update("jax_enable_x64", on)
+            try:
+                yield
+            finally:
+                jax.config.update("jax_enable_x64", before)
+        return toggle()
 
     def caller(self, x: np.ndarray, activation: str, depth: int, dtype: str):
         key = (activation, depth)
@@ -182,10 +208,20 @@ class _NeuralTangents:
                                       parameterization="ntk"), act()]
             layers.append(stax.Dense(1, W_std=WEIGHT_STD, b_std=BIAS_STD, parameterization="ntk"))
             _, _, kernel_fn = stax.serial(*layers)
+            # jit's cache is keyed on the x64 flag too: one compile per dtype and shape, done in
+            # the untimed warm-up call.
             self._cache[key] = self.jax.jit(kernel_fn, static_argnames="get")
         kernel_fn = self._cache[key]
-        xj = self.jax.numpy.asarray(x.astype(dtype))
-        return lambda: kernel_fn(xj, None, get="ntk").block_until_ready()
+        with self._precision(dtype):
+            xj = self.jax.numpy.asarray(x.astype(dtype))
+
+        def call():
+            with self._precision(dtype):
+                out = kernel_fn(xj, None, get="ntk").block_until_ready()
+            if out.dtype != np.dtype(dtype):  # a row must not be timed in another precision
+                raise TypeError(f"neural-tangents returned {out.dtype} for a {dtype} row")
+            return out
+        return call
 
 
 # ---------------------------------------------------------------- planning and running
