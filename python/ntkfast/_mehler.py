@@ -140,7 +140,7 @@ def _tails(fn, derivative, c: np.ndarray, k: float, deg: int) -> tuple[np.ndarra
     w = sqrt_w * sqrt_w
 
     def gauss_mean_sq(f):
-        return float(w @ (np.square(_checked(f, z)) + np.square(_checked(f, -z))))
+        return float(np.einsum("p,p->", w, np.square(_checked(f, z)) + np.square(_checked(f, -z))))
 
     sq = c * c
     n = np.arange(c.size)
@@ -162,11 +162,12 @@ class SeriesPlan:
     tail: float    # relative truncation bound achieved (<= TAIL_TOL unless capped)
 
 
-def plan_series(fn, k_max: float, odd: bool = False, derivative=None) -> SeriesPlan:
+def plan_series(fn, k_max: float, odd: bool = False, derivative=None,
+                project=numpy_project) -> SeriesPlan:
     """Smallest order whose tails (φ and φ' series) are below TAIL_TOL at variance k_max."""
     if k_max <= 0.0:
         return SeriesPlan(1, _MIN_DEG, 0.0)
-    c = coefficients(fn, np.array([k_max]), MAX_TERMS, _PROBE_DEG, odd)[0]
+    c = coefficients(fn, np.array([k_max]), MAX_TERMS, _PROBE_DEG, odd, project)[0]
     rel_val, rel_der = _tails(fn, derivative, c, k_max, _PROBE_DEG)
     ok = (rel_val <= TAIL_TOL) & (rel_der <= TAIL_TOL)
     ok[0] = False  # keep at least c_0 and c_1

@@ -71,7 +71,7 @@ class Prepared:
 def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     """One layer of the truncated Mehler series at ρ = 1: E[φ²], E[φ'²] per point, with the
     coefficients c (points × orders), E[φ'(u)] per point (d0) and the truncation tail."""
-    plan = _mehler.plan_series(act.fn, float(k.max()), act.odd, act.derivative)
+    plan = _mehler.plan_series(act.fn, float(k.max()), act.odd, act.derivative, project)
     c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd, project)
     pos = k > 0
     safe_k = np.where(pos, k, 1.0)
@@ -79,7 +79,8 @@ def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     phi0_prime = 0.0 if pos.all() else _mehler.derivative_at_zero(act)
     d0 = np.where(pos, c[:, 1] / np.sqrt(safe_k), phi0_prime)
     e = np.einsum("in,in->i", c, c)
-    ed = np.where(pos, (c * c) @ np.arange(c.shape[1]) / safe_k, d0 * d0)
+    # einsum, not @: no BLAS call, whose idle threads would spin against the core's OpenMP team.
+    ed = np.where(pos, np.einsum("in,in,n->i", c, c, np.arange(c.shape[1], dtype=float)) / safe_k, d0 * d0)
     return e, ed, c, d0, plan.tail
 
 
