@@ -48,7 +48,7 @@ def _parameters(depth, activation, weight_std, bias_std, dtype):
 
 
 def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int,
-          project=None) -> Call:
+          project=numpy_project) -> Call:
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
@@ -56,15 +56,15 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
     V.check_output_fits(n_outputs * a1.shape[0] * n2 * dt.itemsize,
                         f"a ({a1.shape[0]}, {n2}) kernel ({n_outputs} array(s) of {dt})")
     sets = [a1] if a2 is None else [a1, a2]
-    prepared = prepare(act, sets, depth, w * w, b * b, project or numpy_project)
+    prepared = prepare(act, sets, depth, w * w, b * b, project)
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
 
 
 def parse_diag(x, depth, activation, weight_std, bias_std, dtype,
-               project=None) -> tuple[Prepared, np.dtype]:
+               project=numpy_project) -> tuple[Prepared, np.dtype]:
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a = V.points(x, "x", dt)
-    return prepare(act, [a], depth, w * w, b * b, project or numpy_project), dt
+    return prepare(act, [a], depth, w * w, b * b, project), dt
 
 
 def make_result(out: dict, call: Call, layerwise: bool) -> KernelResult:

@@ -15,14 +15,13 @@ from ._threads import resolve_n_threads
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult"]
 
 
-def _projector(n_threads):
+def _projector(threads: int):
     """values @ rows.T in the core: one thread and summation order per entry, so the Mehler
     coefficients (and hence the kernels) do not depend on BLAS threading."""
-    threads = resolve_n_threads(n_threads)
     return lambda values, rows: _core.project_rows(values, rows, threads)
 
 
-def _run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, n_threads) -> dict:
+def _run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, threads: int) -> dict:
     dt = call.dtype
     prep = call.prepared
     cast = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
@@ -55,7 +54,7 @@ def _run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, n_thre
         want_nngp=want_nngp,
         want_ntk=want_ntk,
         layerwise=layerwise,
-        n_threads=resolve_n_threads(n_threads),
+        n_threads=threads,
     )
     return out
 
@@ -76,30 +75,35 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
     n_threads : None (the ntkfast / OpenMP default), a positive count, or negative (all CPUs
         but |n|-1).
     """
+    threads = resolve_n_threads(n_threads)
     call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
-                 n_output_arrays(depth, layerwise), _projector(n_threads))
-    return make_result(_run(call, want_nngp=True, want_ntk=True, layerwise=layerwise, n_threads=n_threads), call, layerwise)
+                 n_output_arrays(depth, layerwise), _projector(threads))
+    out = _run(call, want_nngp=True, want_ntk=True, layerwise=layerwise, threads=threads)
+    return make_result(out, call, layerwise)
 
 
 def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
          dtype=np.float64, n_threads=None) -> np.ndarray:
     """The NNGP kernel Σ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
-    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, _projector(n_threads))
-    return _run(call, want_nngp=True, want_ntk=False, layerwise=False, n_threads=n_threads)["nngp"]
+    threads = resolve_n_threads(n_threads)
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, _projector(threads))
+    return _run(call, want_nngp=True, want_ntk=False, layerwise=False, threads=threads)["nngp"]
 
 
 def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
         dtype=np.float64, n_threads=None) -> np.ndarray:
     """The neural tangent kernel Θ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
-    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, _projector(n_threads))
-    return _run(call, want_nngp=False, want_ntk=True, layerwise=False, n_threads=n_threads)["ntk"]
+    threads = resolve_n_threads(n_threads)
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, _projector(threads))
+    return _run(call, want_nngp=False, want_ntk=True, layerwise=False, threads=threads)["ntk"]
 
 
 def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
               dtype=np.float64, n_threads=None) -> np.ndarray:
     """Σ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L). Equal, bit for bit, to the
     diagonal of ``nngp(x)``."""
-    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype, _projector(n_threads))
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype,
+                          _projector(resolve_n_threads(n_threads)))
     return prep.sigma_diag[0][-1].astype(dt)
 
 
@@ -107,5 +111,6 @@ def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
              dtype=np.float64, n_threads=None) -> np.ndarray:
     """Θ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L). Equal, bit for bit, to the
     diagonal of ``ntk(x)``."""
-    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype, _projector(n_threads))
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype,
+                          _projector(resolve_n_threads(n_threads)))
     return prep.theta_diag[0][-1].astype(dt)
