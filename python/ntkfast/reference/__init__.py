@@ -2,6 +2,8 @@
 
 Tests check the compiled code against these; benchmarks time against them.
 """
+from .empirical import apply, empirical_nngp, empirical_ntk
 from .kernels import kernels, nngp, nngp_diag, ntk, ntk_diag
 
-__all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
+__all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "apply", "empirical_ntk",
+           "empirical_nngp"]

@@ -1,0 +1,62 @@
+"""Argument handling shared by ntkfast.empirical and ntkfast.reference.empirical: same inputs,
+same errors, same result type."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _validation as V
+from .networks import CheckedNet, checked
+
+OUTPUT_MODES = ("trace", "diagonal", "full")
+
+
+class EmpiricalNTK(NamedTuple):
+    """``empirical_ntk(..., per_layer=True)``: the kernel and each weight layer's contribution
+    (``per_layer[l]`` comes from the parameters W^(l), b^(l); their sum is ``ntk``)."""
+
+    ntk: np.ndarray
+    per_layer: np.ndarray
+
+
+class EmpiricalCall(NamedTuple):
+    net: CheckedNet
+    x1: np.ndarray
+    x2: np.ndarray | None
+    output: str
+    out_shape: tuple[int, ...]
+
+
+def output_mode(output) -> str:
+    if output not in OUTPUT_MODES:
+        raise ValueError(f"output: expected 'trace', 'diagonal' or 'full', got {output!r}")
+    return output
+
+
+def out_shape(n1: int, n2: int, n_out: int, output: str) -> tuple[int, ...]:
+    return {"trace": (n1, n2), "diagonal": (n1, n2, n_out), "full": (n1, n2, n_out, n_out)}[output]
+
+
+def parse(net, x1, x2, output: str, n_arrays: int = 1) -> EmpiricalCall:
+    """Validate everything and check the output fits in memory, before any large allocation."""
+    cn = checked(net)
+    mode = output_mode(output)
+    n0 = cn.widths[0]
+    a1 = V.points(x1, "x1", cn.dtype)
+    if a1.shape[1] != n0:
+        raise ValueError(f"x1: expected {n0} features (the network's input width), got shape {a1.shape}")
+    a2 = None if x2 is None else V.points(x2, "x2", cn.dtype, n_features=n0)
+    n2 = a1.shape[0] if a2 is None else a2.shape[0]
+    shape = out_shape(a1.shape[0], n2, cn.widths[-1], mode)
+    V.check_output_fits(n_arrays * int(np.prod(shape, dtype=np.int64)) * cn.dtype.itemsize,
+                        f"an empirical NTK of shape {shape} ({n_arrays} array(s) of {cn.dtype})")
+    return EmpiricalCall(cn, a1, a2, mode, shape)
+
+
+def parse_inputs(net, x) -> tuple[CheckedNet, np.ndarray]:
+    cn = checked(net)
+    a = V.points(x, "x", cn.dtype)
+    if a.shape[1] != cn.widths[0]:
+        raise ValueError(f"x: expected {cn.widths[0]} features (the network's input width), got shape {a.shape}")
+    return cn, a

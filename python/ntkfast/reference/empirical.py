@@ -1,0 +1,98 @@
+"""Plain-numpy finite networks: forward pass, back-propagated sensitivities and the empirical
+NTK by the layerwise identity of ntk-math.md §3, written the direct way with full (N1, N2, ...)
+arrays. Same signatures as ``ntkfast.empirical``. Computed in float64, returned in the network's
+dtype. The tests check this file against explicit Jacobians of tiny networks."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._empirical_api import EmpiricalNTK, parse, parse_inputs
+from ..networks import CheckedNet
+
+__all__ = ["apply", "empirical_ntk", "empirical_nngp", "features"]
+
+
+def _phi(cn: CheckedNet, z: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    act = cn.activation
+    z64 = np.asarray(z, dtype=np.float64)
+    return (np.asarray(act.fn(z64), dtype=dtype),
+            np.asarray(act.derivative(z64), dtype=dtype))
+
+
+def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = True):
+    """(A, D, f): A[l] = a^(l) (N, n_l) for l < L; D[l] = δ^(l) (N, n_L, n_{l+1}) for l < L-1
+    (δ^(L-1)_k = e_k is implicit); f = z^(L) (N, n_L). Evaluated in ``dtype``."""
+    L = cn.depth
+    W = [w.astype(dtype) for w in cn.weights]
+    b = [v.astype(dtype) for v in cn.biases]
+    a = np.asarray(x, dtype=dtype)
+    A, dphi = [], []
+    for l in range(L):
+        A.append(a)
+        z = cn.weight_scales[l] * (a @ W[l].T) + cn.bias_scale * b[l]
+        if l < L - 1:
+            a, d = _phi(cn, z, dtype)
+            dphi.append(d)
+    D = [None] * (L - 1)
+    if backward and L >= 2:
+        # δ^(L-2)_k = s_w W^(L-1)[k, :] ∘ φ'(z^(L-1)); then δ^(l-1) = s_w (δ^(l) W^(l)) ∘ φ'(z^(l)).
+        d = cn.weight_scales[L - 1] * W[L - 1][None, :, :] * dphi[L - 2][:, None, :]
+        D[L - 2] = d
+        for l in range(L - 2, 0, -1):
+            d = cn.weight_scales[l] * (d @ W[l]) * dphi[l - 1][:, None, :]
+            D[l - 1] = d
+    return A, D, z
+
+
+def apply(net, x, *, n_threads=None) -> np.ndarray:
+    """f(x), shape (N, n_L)."""
+    cn, a = parse_inputs(net, x)
+    return features(cn, a, backward=False)[2].astype(cn.dtype)
+
+
+def _layer_terms(cn: CheckedNet, F1, F2, output: str):
+    """Each layer's contribution, as a list of arrays of the output's shape."""
+    A1, D1, _ = F1
+    A2, D2, _ = F2
+    L, n_out = cn.depth, cn.widths[-1]
+    terms = []
+    for l in range(L):
+        h = cn.weight_scales[l] ** 2 * (A1[l] @ A2[l].T) + cn.bias_scale ** 2
+        if l == L - 1:  # δ_k · δ_k' = [k == k']
+            if output == "trace":
+                terms.append(h)
+            elif output == "diagonal":
+                terms.append(np.repeat(h[..., None], n_out, axis=2))
+            else:
+                terms.append(h[..., None, None] * np.eye(n_out))
+            continue
+        gfull = np.einsum("ikn,jmn->ijkm", D1[l], D2[l])
+        if output == "full":
+            terms.append(h[..., None, None] * gfull)
+        else:
+            gdiag = np.einsum("ijkk->ijk", gfull)
+            terms.append(h[..., None] * gdiag if output == "diagonal" else h * gdiag.mean(axis=2))
+    return terms
+
+
+def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_threads=None,
+                  memory_budget=None):
+    """Θ_{kk'}(x, x') = Σ_p ∂f_k(x)/∂θ_p ∂f_k'(x')/∂θ_p of a finite MLP (see ntkfast.empirical_ntk)."""
+    call = parse(net, x1, x2, output, 1 + (net.depth if per_layer else 0))
+    cn = call.net
+    F1 = features(cn, call.x1)
+    F2 = F1 if call.x2 is None else features(cn, call.x2)
+    terms = _layer_terms(cn, F1, F2, call.output)
+    total = np.sum(terms, axis=0).astype(cn.dtype)
+    if per_layer:
+        return EmpiricalNTK(total, np.stack(terms).astype(cn.dtype))
+    return total
+
+
+def empirical_nngp(net, x1, x2=None, *, n_threads=None, memory_budget=None) -> np.ndarray:
+    """s_w² a^(L-1)(x)·a^(L-1)(x') + s_b²: the kernel of the last hidden features, (N1, N2)."""
+    call = parse(net, x1, x2, "trace")
+    cn = call.net
+    A1 = features(cn, call.x1, backward=False)[0][-1]
+    A2 = A1 if call.x2 is None else features(cn, call.x2, backward=False)[0][-1]
+    return (cn.weight_scales[-1] ** 2 * (A1 @ A2.T) + cn.bias_scale ** 2).astype(cn.dtype)
