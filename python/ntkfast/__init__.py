@@ -6,10 +6,14 @@
 
 See ``ntkfast.reference`` for the plain-numpy versions and ntk-math.md for the conventions.
 """
+import scipy_openblas32  # noqa: F401  (loads the OpenBLAS that _core links against)
+
 from . import activations, reference
 from ._threads import get_num_threads, set_num_threads
 from ._validation import OutputTooLargeError
 from .kernels import KernelResult, kernels, nngp, nngp_diag, ntk, ntk_diag
+from .empirical import EmpiricalNTK, apply, empirical_nngp, empirical_ntk
+from .networks import MLP, init_mlp
 from . import _core
 
 __version__ = "0.1.0"
@@ -17,5 +21,6 @@ openmp_enabled = _core.openmp_enabled()
 
 __all__ = [
     "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
+    "MLP", "init_mlp", "apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK",
     "reference", "set_num_threads", "get_num_threads", "OutputTooLargeError", "openmp_enabled",
 ]

@@ -7,6 +7,7 @@ namespace py = pybind11;
 
 void bind_infinite_width(py::module_& m);
 void bind_row_projection(py::module_& m);
+void bind_empirical(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "ntkfast compiled core (private; use the ntkfast package)";
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
           "OpenMP's default thread count (honours OMP_NUM_THREADS); 1 without OpenMP.");
     bind_infinite_width(m);
     bind_row_projection(m);
+    bind_empirical(m);
 }

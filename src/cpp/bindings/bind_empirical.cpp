@@ -1,0 +1,169 @@
+// Bindings of the finite-network core: forward/backward features and the empirical NTK tiles.
+// Python (ntkfast/empirical.py) validates the network and inputs and allocates every array;
+// arrays are taken with noconvert and their sizes are checked here, so a wrong call raises
+// instead of reading out of bounds.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../ntkfast/blas.hpp"
+#include "../ntkfast/empirical_gram.hpp"
+#include "../ntkfast/finite_mlp.hpp"
+#include "chunked.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+template <class T> using Array = py::array_t<T, py::array::c_style>;
+
+template <class T>
+const T* sized(const Array<T>& a, std::size_t expected, const std::string& what) {
+    if (static_cast<std::size_t>(a.size()) != expected)
+        throw std::invalid_argument(what + ": expected " + std::to_string(expected) +
+                                    " elements, got " + std::to_string(a.size()));
+    return a.data();
+}
+
+template <class T>
+T* sized_mut(Array<T>& a, std::size_t expected, const std::string& what) {
+    sized(a, expected, what);
+    return a.mutable_data();
+}
+
+template <class T>
+ntkfast::MlpView<T> make_view(const std::vector<Array<T>>& weights,
+                              const std::vector<Array<T>>& biases,
+                              const std::vector<double>& weight_scale, double bias_scale,
+                              const std::string& act_kind, double act_a, double act_b) {
+    const std::size_t L = weights.size();
+    if (L == 0 || biases.size() != L || weight_scale.size() != L)
+        throw std::invalid_argument("weights, biases and weight_scale must have one entry per layer");
+    ntkfast::MlpView<T> v;
+    v.widths.push_back(static_cast<std::size_t>(weights[0].shape(1)));
+    for (std::size_t l = 0; l < L; ++l) {
+        if (weights[l].ndim() != 2 || static_cast<std::size_t>(weights[l].shape(1)) != v.widths[l])
+            throw std::invalid_argument("weights[" + std::to_string(l) + "] has the wrong shape");
+        const std::size_t n_next = static_cast<std::size_t>(weights[l].shape(0));
+        v.widths.push_back(n_next);
+        v.weights.push_back(weights[l].data());
+        v.biases.push_back(sized(biases[l], n_next, "biases[" + std::to_string(l) + "]"));
+        v.weight_scale.push_back(static_cast<T>(weight_scale[l]));
+    }
+    v.bias_scale = static_cast<T>(bias_scale);
+    v.act = ntkfast::pointwise_from_name(act_kind, act_a, act_b);
+    return v;
+}
+
+template <class T>
+void mlp_features(const std::vector<Array<T>>& weights, const std::vector<Array<T>>& biases,
+                  const std::vector<double>& weight_scale, double bias_scale,
+                  const std::string& act_kind, double act_a, double act_b, const Array<T>& x,
+                  std::vector<Array<T>> hidden, std::vector<Array<T>> delta,
+                  std::optional<Array<T>> output, int n_threads) {
+    const auto net = make_view(weights, biases, weight_scale, bias_scale, act_kind, act_a, act_b);
+    const std::size_t L = net.depth(), n_out = net.n_out();
+    if (x.ndim() != 2 || static_cast<std::size_t>(x.shape(1)) != net.widths[0])
+        throw std::invalid_argument("x: wrong number of columns");
+    if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
+    const std::size_t rows = static_cast<std::size_t>(x.shape(0));
+    ntkfast::MlpFeatures<T> out;
+    if (!hidden.empty()) {
+        if (hidden.size() != L - 1) throw std::invalid_argument("hidden: one array per hidden layer");
+        for (std::size_t l = 0; l + 1 < L; ++l)
+            out.hidden.push_back(sized_mut(hidden[l], rows * net.widths[l + 1], "hidden"));
+    }
+    if (!delta.empty()) {
+        if (delta.size() != L - 1) throw std::invalid_argument("delta: one array per hidden layer");
+        for (std::size_t l = 0; l + 1 < L; ++l)
+            out.delta.push_back(sized_mut(delta[l], rows * n_out * net.widths[l + 1], "delta"));
+    }
+    if (output) out.output = sized_mut(*output, rows * n_out, "output");
+    const std::size_t chunk = ntkfast::kMlpRowChunk * 4 * static_cast<std::size_t>(n_threads);
+    ntkfast_bindings::run_chunked(rows, chunk, [&](std::size_t b, std::size_t e) {
+        ntkfast::mlp_forward_backward(net, x.data(), b, e, out, n_threads);
+    });
+}
+
+ntkfast::NtkOutput parse_mode(const std::string& mode) {
+    if (mode == "trace") return ntkfast::NtkOutput::Trace;
+    if (mode == "diagonal") return ntkfast::NtkOutput::Diagonal;
+    if (mode == "full") return ntkfast::NtkOutput::Full;
+    throw std::invalid_argument("unknown output mode '" + mode + "'");
+}
+
+template <class T>
+ntkfast::FeatureSet<T> feature_set(const std::vector<std::size_t>& widths,
+                                   const std::vector<Array<T>>& act,
+                                   const std::vector<Array<T>>& delta, const char* name) {
+    const std::size_t L = widths.size() - 1, n_out = widths.back();
+    if (act.size() != L || delta.size() != L - 1)
+        throw std::invalid_argument(std::string(name) + ": wrong number of feature arrays");
+    ntkfast::FeatureSet<T> s;
+    s.rows = act[0].ndim() >= 1 ? static_cast<std::size_t>(act[0].shape(0)) : 0;
+    for (std::size_t l = 0; l < L; ++l)
+        s.act.push_back(sized(act[l], s.rows * widths[l], name));
+    for (std::size_t l = 0; l + 1 < L; ++l)
+        s.delta.push_back(sized(delta[l], s.rows * n_out * widths[l + 1], name));
+    return s;
+}
+
+template <class T>
+void empirical_gram(const std::vector<std::size_t>& widths, const std::vector<double>& weight_scale,
+                    double bias_scale, const std::string& mode, const std::vector<Array<T>>& act1,
+                    const std::vector<Array<T>>& delta1, const std::vector<Array<T>>& act2,
+                    const std::vector<Array<T>>& delta2, Array<T> out,
+                    std::optional<Array<T>> layers, std::size_t i0, std::size_t j0,
+                    bool same_rows, bool mirror, int n_threads) {
+    if (widths.size() < 2 || weight_scale.size() != widths.size() - 1)
+        throw std::invalid_argument("widths and weight_scale do not match");
+    if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
+    const auto m = parse_mode(mode);
+    const std::size_t L = widths.size() - 1, n_out = widths.back();
+    const std::size_t kk = m == ntkfast::NtkOutput::Trace ? 1
+                           : m == ntkfast::NtkOutput::Diagonal ? n_out : n_out * n_out;
+    auto s1 = feature_set(widths, act1, delta1, "set 1");
+    auto s2 = same_rows ? s1 : feature_set(widths, act2, delta2, "set 2");
+    if (out.ndim() < 2) throw std::invalid_argument("out must be at least 2-D");
+    ntkfast::GramTarget<T> target;
+    target.n1 = static_cast<std::size_t>(out.shape(0));
+    target.n2 = static_cast<std::size_t>(out.shape(1));
+    target.out = sized_mut(out, target.n1 * target.n2 * kk, "out");
+    if (layers) target.layers = sized_mut(*layers, L * target.n1 * target.n2 * kk, "layers");
+    if (i0 + s1.rows > target.n1 || j0 + s2.rows > target.n2 ||
+        (mirror && (target.n1 != target.n2 || j0 + s2.rows > target.n1 || i0 + s1.rows > target.n2)))
+        throw std::invalid_argument("block does not fit in the output");
+    if (same_rows && (!mirror || i0 != j0)) throw std::invalid_argument("same_rows needs mirror and i0 == j0");
+    std::vector<T> ws(weight_scale.begin(), weight_scale.end());
+    ntkfast::GramBlock block{i0, j0, same_rows, mirror};
+    ntkfast::EmpiricalGram<T> gram(widths, ws, static_cast<T>(bias_scale), m, s1, s2, target, block);
+    ntkfast_bindings::run_chunked(gram.n_tiles(), std::size_t(4 * n_threads),
+                                  [&](std::size_t b, std::size_t e) { gram.run(b, e, n_threads); });
+}
+
+template <class T> void bind_for(py::module_& m) {
+    m.def("mlp_features", &mlp_features<T>, py::arg("weights").noconvert(),
+          py::arg("biases").noconvert(), py::arg("weight_scale"), py::arg("bias_scale"),
+          py::arg("act_kind"), py::arg("act_a"), py::arg("act_b"), py::arg("x").noconvert(),
+          py::arg("hidden").noconvert(), py::arg("delta").noconvert(),
+          py::arg("output").noconvert().none(true), py::arg("n_threads"));
+    m.def("empirical_gram", &empirical_gram<T>, py::arg("widths"), py::arg("weight_scale"),
+          py::arg("bias_scale"), py::arg("mode"), py::arg("act1").noconvert(),
+          py::arg("delta1").noconvert(), py::arg("act2").noconvert(),
+          py::arg("delta2").noconvert(), py::arg("out").noconvert(),
+          py::arg("layers").noconvert().none(true), py::arg("i0"), py::arg("j0"),
+          py::arg("same_rows"), py::arg("mirror"), py::arg("n_threads"));
+}
+
+}  // namespace
+
+void bind_empirical(py::module_& m) {
+    ntkfast::blas::use_single_thread();  // our OpenMP tiles are the parallelism (see blas.hpp)
+    bind_for<double>(m);
+    bind_for<float>(m);
+}

@@ -1,0 +1,56 @@
+// The few BLAS routines the finite-network core needs, from the OpenBLAS that the
+// scipy-openblas32 wheel ships (symbols prefixed scipy_; 32-bit integers). The Python package
+// imports scipy_openblas32 before the extension, which loads the library into the process.
+//
+// OpenBLAS is used single-threaded (set once in the module init): parallelism comes from our own
+// OpenMP tiles, so every output entry is computed by the same calls whatever the thread count.
+#pragma once
+
+#include <cblas.h>
+
+#include <climits>
+#include <cstddef>
+#include <stdexcept>
+
+namespace ntkfast::blas {
+
+inline blasint checked_int(std::size_t v) {
+    if (v > static_cast<std::size_t>(INT_MAX)) throw std::length_error("dimension exceeds 32-bit BLAS");
+    return static_cast<blasint>(v);
+}
+
+// Row-major C (m×n, ldc) = alpha · A (m×k, lda) · op(B) + beta · C, op(B) = Bᵀ (B is n×k, ldb)
+// when b_transposed, else B (k×n, ldb).
+inline void gemm(bool b_transposed, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                 const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+                 float* c, std::size_t ldc) {
+    scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans,
+                      checked_int(m), checked_int(n), checked_int(k), alpha, a, checked_int(lda),
+                      b, checked_int(ldb), beta, c, checked_int(ldc));
+}
+
+inline void gemm(bool b_transposed, std::size_t m, std::size_t n, std::size_t k, double alpha,
+                 const double* a, std::size_t lda, const double* b, std::size_t ldb, double beta,
+                 double* c, std::size_t ldc) {
+    scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans,
+                      checked_int(m), checked_int(n), checked_int(k), alpha, a, checked_int(lda),
+                      b, checked_int(ldb), beta, c, checked_int(ldc));
+}
+
+// Upper triangle of the row-major C (n×n) = alpha · A Aᵀ + beta · C, A n×k. The strictly lower
+// triangle of C is left as it was.
+inline void syrk_upper(std::size_t n, std::size_t k, float alpha, const float* a, std::size_t lda,
+                       float beta, float* c, std::size_t ldc) {
+    scipy_cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, checked_int(n), checked_int(k),
+                      alpha, a, checked_int(lda), beta, c, checked_int(ldc));
+}
+
+inline void syrk_upper(std::size_t n, std::size_t k, double alpha, const double* a,
+                       std::size_t lda, double beta, double* c, std::size_t ldc) {
+    scipy_cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, checked_int(n), checked_int(k),
+                      alpha, a, checked_int(lda), beta, c, checked_int(ldc));
+}
+
+inline void use_single_thread() { scipy_openblas_set_num_threads(1); }
+
+}  // namespace ntkfast::blas
