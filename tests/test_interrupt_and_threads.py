@@ -25,6 +25,22 @@ def test_ctrl_c_interrupts_a_long_call():
     assert info.traceback[-1].name == "_run"
 
 
+def test_ctrl_c_interrupts_an_empirical_ntk():
+    # A multi-second empirical NTK; the KeyboardInterrupt must come out of the compiled Gram
+    # call (checked between chunks of tiles), not after it finished.
+    net = ntkfast.init_mlp([8, 512, 512, 1], seed=0)
+    x = np.random.default_rng(0).normal(size=(6000, 8))
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            ntkfast.empirical_ntk(net, x, n_threads=1)
+    finally:
+        timer.cancel()
+    # raised from within a compiled call: the Gram tiles (run) or, under load, the features
+    assert info.traceback[-1].name in ("run", "_features")
+
+
 def _threads_in_subprocess(env_threads, code="import ntkfast; print(ntkfast.get_num_threads())"):
     env = dict(os.environ, OMP_NUM_THREADS=str(env_threads))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -72,25 +72,30 @@ def _features(cn: CheckedNet, x: np.ndarray, threads: int, backward: bool = True
     return _Features([x] + hidden, delta)
 
 
-def _budget(memory_budget) -> int:
+def _block_rows(n_rows_total: int, row_bytes: int, memory_budget, output_bytes: int) -> int:
+    """Rows per block so that two blocks of features fit the budget, and the budget fits in the
+    memory left beside the output."""
+    avail = V.available_memory_bytes() - output_bytes
     if memory_budget is None:
-        return int(min(DEFAULT_MEMORY_BUDGET, V.available_memory_bytes() // 4))
-    if isinstance(memory_budget, bool) or not isinstance(memory_budget, numbers.Real) \
-            or not np.isfinite(memory_budget) or memory_budget <= 0:
-        raise ValueError(f"memory_budget: expected a positive number of bytes, got {memory_budget!r}")
-    return int(memory_budget)
-
-
-def _block_rows(n_rows_total: int, row_bytes: int, memory_budget) -> int:
-    """Rows per block so that two blocks of features fit the budget."""
-    budget = _budget(memory_budget)
-    if row_bytes == 0 or n_rows_total * row_bytes <= budget:
+        budget = int(min(DEFAULT_MEMORY_BUDGET, max(avail, 0) // 4))
+    else:
+        if isinstance(memory_budget, bool) or not isinstance(memory_budget, numbers.Real) \
+                or not np.isfinite(memory_budget) or memory_budget <= 0:
+            raise ValueError(f"memory_budget: expected a positive number of bytes, got {memory_budget!r}")
+        budget = int(memory_budget)
+    if row_bytes == 0:
         return n_rows_total
-    rows = budget // (2 * row_bytes)
+    rows = min(n_rows_total, budget // (2 * row_bytes)) if n_rows_total * row_bytes > budget else n_rows_total
     if rows < 1:
         raise ValueError(
             f"memory_budget: {budget} bytes cannot hold the features of even one input "
             f"({row_bytes} bytes per input for this network); raise it"
+        )
+    need = min(n_rows_total, 2 * rows) * row_bytes
+    if need > avail:
+        raise V.OutputTooLargeError(
+            f"memory_budget: the features need {need / 1e9:.3g} GB but only {max(avail, 0) / 1e9:.3g} GB "
+            "is left beside the output; lower memory_budget or compute fewer rows at a time"
         )
     return int(rows)
 
@@ -119,7 +124,7 @@ def _gram_blocks(featurize, row_bytes: int, widths: list, scales: list, bias_sca
     symmetric = x2 is None
     xs2 = x1 if symmetric else x2
     total = x1.shape[0] + (0 if symmetric else xs2.shape[0])
-    size = _block_rows(total, row_bytes, memory_budget)
+    size = _block_rows(total, row_bytes, memory_budget, out.nbytes + (layers.nbytes if layers is not None else 0))
 
     def run(f1: _Features, f2: _Features, i0: int, j0: int, same: bool):
         _core.empirical_gram(widths, scales, bias_scale, mode, f1.act, f1.delta, f2.act,

@@ -12,7 +12,7 @@ constexpr std::size_t kTileRows = 256;  // 256×256×1024 products run BLAS near
 
 std::size_t empirical_tile_rows(NtkOutput mode, std::size_t n_out) {
     if (mode != NtkOutput::Full) return kTileRows;
-    return std::max<std::size_t>(8, kTileRows / n_out);
+    return std::max<std::size_t>(1, kTileRows / n_out);
 }
 
 template <class T>
