@@ -60,3 +60,16 @@ def parse_inputs(net, x) -> tuple[CheckedNet, np.ndarray]:
     if a.shape[1] != cn.widths[0]:
         raise ValueError(f"x: expected {cn.widths[0]} features (the network's input width), got shape {a.shape}")
     return cn, a
+
+
+def finite_result(arr: np.ndarray, what: str, dtype) -> np.ndarray:
+    """Refuse a result that overflowed instead of returning inf/NaN (max and min propagate
+    both, without a temporary of the array's size)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the error below says it better
+        arr = arr.astype(dtype, copy=False)
+    if arr.size and not (np.isfinite(arr.max()) and np.isfinite(arr.min())):
+        raise FloatingPointError(
+            f"{what}: the result overflowed to inf/NaN in {np.dtype(dtype)}; the weights or inputs "
+            "are too large for this precision (try net.astype(np.float64) or rescale x)"
+        )
+    return arr

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from . import _validation as V
-from ._empirical_api import EmpiricalNTK, parse, parse_inputs
+from ._empirical_api import EmpiricalNTK, finite_result as _finite, parse, parse_inputs
 from ._threads import resolve_n_threads
 from .networks import CheckedNet
 from .reference.empirical import features as _numpy_features
@@ -112,10 +112,10 @@ def apply(net, x, *, n_threads=None) -> np.ndarray:
     kind = _compiled_kind(cn)
     if kind is None:
         out[...] = _numpy_features(cn, a, dtype=cn.dtype, backward=False)[2]
-        return out
-    _core.mlp_features(list(cn.weights), list(cn.biases), list(cn.weight_scales), cn.bias_scale,
-                       kind[0], kind[1], kind[2], a, [], [], out, threads)
-    return out
+    else:
+        _core.mlp_features(list(cn.weights), list(cn.biases), list(cn.weight_scales),
+                           cn.bias_scale, kind[0], kind[1], kind[2], a, [], [], out, threads)
+    return _finite(out, "apply", cn.dtype)
 
 
 def _gram_blocks(featurize, row_bytes: int, widths: list, scales: list, bias_scale: float,
@@ -175,6 +175,7 @@ def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_thread
     _gram_blocks(lambda x: _features(cn, x, threads), row_bytes, list(cn.widths),
                  list(cn.weight_scales), cn.bias_scale, call.x1, call.x2, call.output, out,
                  layers, threads, memory_budget)
+    _finite(out, "empirical_ntk", cn.dtype)
     return EmpiricalNTK(out, layers) if per_layer else out
 
 
@@ -193,4 +194,4 @@ def empirical_nngp(net, x1, x2=None, *, n_threads=None, memory_budget=None) -> n
     row_bytes = _row_floats(cn, False) * cn.dtype.itemsize
     _gram_blocks(last_features, row_bytes, [cn.widths[-2], 1], [cn.weight_scales[-1]],
                  cn.bias_scale, call.x1, call.x2, "trace", out, None, threads, memory_budget)
-    return out
+    return _finite(out, "empirical_nngp", cn.dtype)

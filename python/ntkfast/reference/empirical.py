@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._empirical_api import EmpiricalNTK, parse, parse_inputs
+from .._empirical_api import EmpiricalNTK, finite_result, parse, parse_inputs
 from ..networks import CheckedNet
 
 __all__ = ["apply", "empirical_ntk", "empirical_nngp", "features"]
@@ -47,7 +47,7 @@ def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = T
 def apply(net, x, *, n_threads=None) -> np.ndarray:
     """f(x), shape (N, n_L)."""
     cn, a = parse_inputs(net, x)
-    return features(cn, a, backward=False)[2].astype(cn.dtype)
+    return finite_result(features(cn, a, backward=False)[2], "apply", cn.dtype)
 
 
 def _layer_terms(cn: CheckedNet, F1, F2, output: str):
@@ -83,7 +83,7 @@ def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_thread
     F1 = features(cn, call.x1)
     F2 = F1 if call.x2 is None else features(cn, call.x2)
     terms = _layer_terms(cn, F1, F2, call.output)
-    total = np.sum(terms, axis=0).astype(cn.dtype)
+    total = finite_result(np.sum(terms, axis=0), "empirical_ntk", cn.dtype)
     if per_layer:
         return EmpiricalNTK(total, np.stack(terms).astype(cn.dtype))
     return total
@@ -95,4 +95,5 @@ def empirical_nngp(net, x1, x2=None, *, n_threads=None, memory_budget=None) -> n
     cn = call.net
     A1 = features(cn, call.x1, backward=False)[0][-1]
     A2 = A1 if call.x2 is None else features(cn, call.x2, backward=False)[0][-1]
-    return (cn.weight_scales[-1] ** 2 * (A1 @ A2.T) + cn.bias_scale ** 2).astype(cn.dtype)
+    k = cn.weight_scales[-1] ** 2 * (A1 @ A2.T) + cn.bias_scale ** 2
+    return finite_result(k, "empirical_nngp", cn.dtype)
