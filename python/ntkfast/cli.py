@@ -43,9 +43,18 @@ def _add_bench(sub) -> None:
         "bench", help="time ntkfast against the numpy reference (and neural-tangents if installed)",
         description="Time ntkfast.ntk(x) against ntkfast.reference.ntk (and neural-tangents when "
         "importable) on standard-normal data with 32 features; print a table of timings and "
-        "speedups, then the performance checks. Full run: about 10 minutes on 2 cores.")
+        "speedups, then the performance checks. Then the same for the empirical NTK of a finite "
+        "network (ntkfast.empirical_ntk against the numpy reference, numpy's BLAS floor, "
+        "torch.func and neural-tangents when importable, and memory rows). Full run: about 10 "
+        "minutes on 2 cores, plus about 6 for the empirical section.")
     p.add_argument("--quick", action="store_true",
-                   help="a subset that finishes in under a minute (N 1000 and 2000, depth 8)")
+                   help="a subset that finishes in under a minute (infinite-width kernels: N 1000 "
+                   "and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents and "
+                   "memory rows, reference at N=512)")
+    p.add_argument("--suite", choices=("all", "kernels", "empirical"), default="all",
+                   help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite MLP "
+                   "(widths 32,1024,1024,1; --sizes, --depths, --activations and "
+                   "--reference-max-n do not apply to it); all: both (default)")
     p.add_argument("--sizes", type=_int_list, metavar="N,...", help="numbers of points N (default 1000,2000,4000,8000)")
     p.add_argument("--depths", type=_int_list, metavar="L,...", help="depths (default 3,8)")
     p.add_argument("--activations", type=_name_list({n: n for n in NAMES}), metavar="NAME,...",
@@ -61,20 +70,38 @@ def _add_bench(sub) -> None:
                    help="time the reference (and neural-tangents) only up to this N, plus the relu "
                    "float64 check row; estimate the other cells as ~t*(N/N0)^2, marked "
                    "(default 2000; --quick: 1000)")
-    p.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    p.add_argument("--no-torch", action="store_true",
+                   help="empirical: do not time torch.func even when torch is importable")
+    p.add_argument("--nt-python", metavar="PYTHON",
+                   help="empirical: when neural-tangents is not importable here, time it in this "
+                   "interpreter (an environment with numpy, jax and neural_tangents)")
+    p.add_argument("--json", metavar="PATH", help="also save the results as JSON (with --suite "
+                   "all: {\"kernels\": ..., \"empirical\": ...})")
     p.set_defaults(func=_bench)
 
 
 def _bench(args) -> int:
     from . import _bench as B
 
-    opts = B.options(args.quick, sizes=args.sizes, depths=args.depths, activations=args.activations,
-                     dtypes=args.dtypes, repeat=args.repeat, reference_max_n=args.reference_max_n,
-                     threads=args.threads, reference=not args.no_reference)
-    results = B.run(opts)
-    print(B.report(results), flush=True)
+    saved = {}
+    if args.suite in ("all", "kernels"):
+        opts = B.options(args.quick, sizes=args.sizes, depths=args.depths, activations=args.activations,
+                         dtypes=args.dtypes, repeat=args.repeat, reference_max_n=args.reference_max_n,
+                         threads=args.threads, reference=not args.no_reference)
+        saved["kernels"] = B.run(opts)
+        print(B.report(saved["kernels"]), flush=True)
+    if args.suite in ("all", "empirical"):
+        from . import _bench_empirical as E
+
+        opts = E.options(args.quick, dtypes=args.dtypes, repeat=args.repeat, threads=args.threads,
+                         reference=not args.no_reference, torch=False if args.no_torch else None,
+                         nt_python=args.nt_python)
+        if saved:
+            print(flush=True)
+        saved["empirical"] = E.run(opts)
+        print(E.report(saved["empirical"]), flush=True)
     if args.json:
-        B.save_json(results, args.json)
+        B.save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)
         print(f"results saved to {args.json}")
     return 0
 
