@@ -1,0 +1,397 @@
+"""Bad input to the finite-network API (MLP, init_mlp, apply, empirical_ntk, empirical_nngp):
+every case raises ValueError or TypeError *naming the offending argument*, before any real work,
+from the compiled API and the numpy reference alike (they share validation); outputs that cannot
+fit raise ntkfast.OutputTooLargeError without allocating them.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import ntkfast
+import ntkfast._validation as validation
+import numpy as np
+import pytest
+from ntkfast import activations, reference
+
+X = np.arange(6.0).reshape(3, 2) / 6 - 0.4  # 3 points, n_0 = 2
+
+
+def net_of(widths=(2, 3, 4), dtype=np.float64, **kw):
+    return ntkfast.init_mlp(list(widths), seed=0, dtype=dtype, **kw)
+
+
+def _raises_naming(arg, fn, *args, **kwargs):
+    """Call fn; it must raise ValueError or TypeError with `arg` as a word in the message."""
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn(*args, **kwargs)
+    msg = str(info.value)
+    assert re.search(rf"(?<![\w.]){re.escape(arg)}(?![\w])", msg), f"message does not name {arg!r}: {msg!r}"
+    return msg
+
+
+def _with(x, index, value):
+    x = np.array(x, dtype=np.result_type(x, type(value)))
+    x[index] = value
+    return x
+
+
+# The pair functions as f(net, x1, x2): fast and reference, NTK in each output mode, and NNGP.
+PAIR = [
+    pytest.param(lambda n, a, b: ntkfast.empirical_ntk(n, a, b), id="ntk"),
+    pytest.param(lambda n, a, b: ntkfast.empirical_ntk(n, a, b, output="full", per_layer=True),
+                 id="ntk-full-layers"),
+    pytest.param(lambda n, a, b: ntkfast.empirical_ntk(n, a, b, output="diagonal"), id="ntk-diagonal"),
+    pytest.param(lambda n, a, b: ntkfast.empirical_nngp(n, a, b), id="nngp"),
+    pytest.param(lambda n, a, b: reference.empirical_ntk(n, a, b), id="reference.ntk"),
+    pytest.param(lambda n, a, b: reference.empirical_ntk(n, a, b, output="full", per_layer=True),
+                 id="reference.ntk-full-layers"),
+    pytest.param(lambda n, a, b: reference.empirical_nngp(n, a, b), id="reference.nngp"),
+]
+# Everything that takes a network, as f(net): the pair functions at (X, X) and apply.
+ANY = PAIR + [
+    pytest.param(lambda n, a, b: ntkfast.apply(n, a), id="apply"),
+    pytest.param(lambda n, a, b: n(a), id="net(x)"),
+    pytest.param(lambda n, a, b: reference.apply(n, a), id="reference.apply"),
+]
+APPLY = [pytest.param(ntkfast.apply, id="apply"), pytest.param(reference.apply, id="reference.apply"),
+         pytest.param(lambda n, x: n(x), id="net(x)")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Points
+# ---------------------------------------------------------------------------------------------
+BAD_POINTS = [  # (argument named, x1, x2)
+    pytest.param("x1", np.ones((3, 3)), None, id="x1-width"),
+    pytest.param("x1", np.ones((3, 1)), X, id="x1-width-with-x2"),
+    pytest.param("x2", X, np.ones((2, 3)), id="x2-width"),
+    pytest.param("x1", np.ones(2), None, id="x1-1d"),
+    pytest.param("x1", np.ones((2, 2, 2)), None, id="x1-3d"),
+    pytest.param("x2", X, np.ones(2), id="x2-1d"),
+    pytest.param("x1", _with(X, (1, 0), np.nan), None, id="x1-nan"),
+    pytest.param("x1", _with(X, (2, 1), np.inf), X, id="x1-inf"),
+    pytest.param("x2", X, _with(X, (0, 1), -np.inf), id="x2-neg-inf"),
+    pytest.param("x2", X, _with(X, (2, 0), np.nan), id="x2-nan"),
+    pytest.param("x1", np.ones((0, 2)), None, id="x1-empty"),
+    pytest.param("x1", np.ones((3, 0)), None, id="x1-no-features"),
+    pytest.param("x2", X, np.ones((0, 2)), id="x2-empty"),
+    pytest.param("x1", X + 1j, None, id="x1-complex"),
+    pytest.param("x2", X, X.astype(np.complex64), id="x2-complex"),
+    pytest.param("x1", np.array([[1.0, None]], dtype=object), None, id="x1-object"),
+    pytest.param("x1", np.array([["a", "b"]]), None, id="x1-strings"),
+    pytest.param("x1", [[1.0, 2.0], [3.0]], None, id="x1-ragged"),
+]
+
+
+@pytest.mark.parametrize("fn", PAIR)
+@pytest.mark.parametrize("arg, x1, x2", BAD_POINTS)
+def test_bad_points(fn, arg, x1, x2):
+    _raises_naming(arg, fn, net_of(), x1, x2)
+
+
+@pytest.mark.parametrize("fn", APPLY)
+@pytest.mark.parametrize("x", [np.ones((3, 3)), np.ones((3, 1)), np.ones(2), np.ones((0, 2)),
+                               _with(X, (0, 0), np.nan), _with(X, (1, 1), np.inf), X + 1j,
+                               np.array([["a", "b"]])],
+                         ids=["width-3", "width-1", "1d", "empty", "nan", "inf", "complex", "strings"])
+def test_bad_points_apply(fn, x):
+    _raises_naming("x", fn, net_of(), x)
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
+                   reason="minor: _validation.points casts with numpy's 'overflow encountered in "
+                          "cast' RuntimeWarning (an error under -W error) before its own ValueError")
+def test_float32_network_rejects_inputs_that_overflow_float32():
+    """Finite float64 inputs beyond float32's range become inf when cast: refused, naming x1."""
+    net = net_of(dtype=np.float32)
+    _raises_naming("x1", ntkfast.empirical_ntk, net, _with(X, (0, 0), 1e300))
+    _raises_naming("x2", ntkfast.empirical_ntk, net, X, _with(X, (0, 0), -1e300))
+    _raises_naming("x", ntkfast.apply, net, _with(X, (0, 0), 1e300))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters: at construction and, after the user replaced them, at every call
+# ---------------------------------------------------------------------------------------------
+W0, W1 = np.ones((3, 2)), np.ones((4, 3))
+B0, B1 = np.zeros(3), np.zeros(4)
+BAD_PARAMS = [  # (argument named, weights, biases)
+    pytest.param("weights[1]", [W0, np.ones((4, 2))], [B0, B1], id="chain-mismatch"),
+    pytest.param("weights[2]", [W0, W1, np.ones((1, 3))], [B0, B1, np.zeros(1)], id="chain-mismatch-late"),
+    pytest.param("biases[0]", [W0, W1], [np.zeros(4), B1], id="bias-length"),
+    pytest.param("biases[1]", [W0, W1], [B0, np.zeros((4, 1))], id="bias-2d"),
+    pytest.param("biases", [W0, W1], [B0], id="too-few-biases"),
+    pytest.param("biases", [W0, W1], [B0, B1, B1], id="too-many-biases"),
+    pytest.param("weights", [], [], id="no-layers"),
+    pytest.param("weights[0]", [np.ones(3), W1], [B0, B1], id="weight-1d"),
+    pytest.param("weights[0]", [np.ones((3, 2, 1)), W1], [B0, B1], id="weight-3d"),
+    pytest.param("weights[0]", [np.ones((0, 2)), W1], [B0, B1], id="weight-empty"),
+    pytest.param("weights[0]", [np.ones((3, 2), dtype=int), W1], [B0, B1], id="weight-int"),
+    pytest.param("weights[1]", [W0, np.ones((4, 3), dtype=np.float16)], [B0, B1], id="weight-float16"),
+    pytest.param("weights[0]", [W0 + 0j, W1], [B0, B1], id="weight-complex"),
+    pytest.param("weights[0]", [W0.tolist(), W1], [B0, B1], id="weight-list"),
+    pytest.param("biases[1]", [W0, W1], [B0, np.zeros(4, dtype=np.int64)], id="bias-int"),
+    pytest.param("weights[1]", [W0, W1.astype(np.float32)], [B0, B1], id="mixed-weights"),
+    pytest.param("biases[0]", [W0.astype(np.float32), W1.astype(np.float32)], [B0, B1.astype(np.float32)],
+                 id="mixed-bias"),
+    pytest.param("weights[0]", [_with(W0, (1, 1), np.nan), W1], [B0, B1], id="weight-nan"),
+    pytest.param("weights[1]", [W0, _with(W1, (3, 2), -np.inf)], [B0, B1], id="weight-inf"),
+    pytest.param("biases[0]", [W0, W1], [_with(B0, 2, np.inf), B1], id="bias-inf"),
+    pytest.param("biases[1]", [W0, W1], [B0, _with(B1, 0, np.nan)], id="bias-nan"),
+]
+
+
+@pytest.mark.parametrize("arg, weights, biases", BAD_PARAMS)
+def test_bad_parameters_at_construction(arg, weights, biases):
+    _raises_naming(arg, ntkfast.MLP, weights, biases)
+
+
+@pytest.mark.parametrize("fn", ANY)
+@pytest.mark.parametrize("arg, weights, biases", BAD_PARAMS)
+def test_bad_parameters_set_after_construction(fn, arg, weights, biases):
+    """MLP.weights / biases are plain lists the user may change: every call re-checks them."""
+    net = ntkfast.MLP([W0, W1], [B0, B1])
+    net.weights, net.biases = list(weights), list(biases)
+    _raises_naming(arg, fn, net, X, X)
+
+
+@pytest.mark.parametrize("fn", ANY)
+def test_parameter_corrupted_in_place(fn):
+    net = net_of((2, 3, 4, 2))
+    net.weights[1][0, 0] = np.nan
+    _raises_naming("weights[1]", fn, net, X, None)
+    net = net_of((2, 3, 4, 2))
+    net.biases[2][1] = np.inf
+    _raises_naming("biases[2]", fn, net, X, None)
+    net = net_of((2, 3, 4, 2))
+    net.weights[1] = net.weights[1][:, :2]  # 2 input columns after a layer of 3
+    _raises_naming("weights[1]", fn, net, X, None)
+
+
+@pytest.mark.parametrize("fn", [p for p in ANY if p.id in ("ntk", "ntk-diagonal", "nngp", "apply",
+                                                             "reference.ntk", "reference.nngp",
+                                                             "reference.apply")])
+@pytest.mark.parametrize("bad", [None, "mlp", {"weights": [W0], "biases": [B0]}, (W0, B0)],
+                         ids=["None", "str", "dict", "tuple"])
+def test_not_an_mlp(fn, bad):
+    _raises_naming("net", fn, bad, X, X)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="BUG: empirical_ntk evaluates net.depth (for the per_layer output size) "
+                          "before checking that net is an MLP")
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_not_an_mlp_with_per_layer(impl):
+    _raises_naming("net", impl.empirical_ntk, "mlp", X, per_layer=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations, parameterization, init_mlp
+# ---------------------------------------------------------------------------------------------
+def test_activation_without_derivative_fails_at_construction():
+    for act in (activations.custom(np.tanh), np.tanh, lambda z: z * 0.5):
+        _raises_naming("activation", ntkfast.MLP, [W0, W1], [B0, B1], activation=act)
+        _raises_naming("activation", ntkfast.init_mlp, [2, 3, 1], activation=act)
+    net = ntkfast.MLP([W0, W1], [B0, B1])  # and swapped in afterwards: refused at the call
+    net.activation = activations.custom(np.sin)
+    for fn in (ntkfast.empirical_ntk, reference.empirical_ntk, ntkfast.empirical_nngp, ntkfast.apply):
+        _raises_naming("activation", fn, net, X)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda **kw: ntkfast.MLP([W0, W1], [B0, B1], **kw), id="MLP"),
+    pytest.param(lambda **kw: ntkfast.init_mlp([2, 3, 1], **kw), id="init_mlp"),
+])
+@pytest.mark.parametrize("arg, kw", [
+    ("activation", {"activation": "relux"}),
+    ("activation", {"activation": 3}),
+    ("weight_std", {"weight_std": -1.0}),
+    ("weight_std", {"weight_std": math.nan}),
+    ("weight_std", {"weight_std": "1"}),
+    ("bias_std", {"bias_std": -0.5}),
+    ("bias_std", {"bias_std": math.inf}),
+    ("parameterization", {"parameterization": "NTK-ish"}),
+    ("parameterization", {"parameterization": None}),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_bad_network_settings(make, arg, kw):
+    _raises_naming(arg, make, **kw)
+
+
+@pytest.mark.parametrize("widths", [[], [3], [3, 0, 1], [3, -2], [3, 2.5], [True, 2], [3, "2"],
+                                    "32", None, 5, [3, None]],
+                         ids=["empty", "one", "zero", "negative", "float", "bool", "str-entry",
+                              "str", "None", "int", "None-entry"])
+def test_init_mlp_bad_widths(widths):
+    _raises_naming("widths", ntkfast.init_mlp, widths)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, "float16", np.complex128, "nonsense"])
+def test_init_mlp_bad_dtype(dtype):
+    _raises_naming("dtype", ntkfast.init_mlp, [2, 3, 1], dtype=dtype)
+    _raises_naming("dtype", net_of().astype, dtype)
+
+
+def test_init_mlp_too_many_parameters_fails_fast():
+    start = time.perf_counter()
+    with pytest.raises(ntkfast.OutputTooLargeError):
+        ntkfast.init_mlp([10, 10**7, 10**7, 1])
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_activation_producing_nan_is_not_returned(impl):
+    """φ or φ' returning NaN must not come back as a kernel (the error may name activation or
+    say the result is not finite)."""
+    nan_fn = activations.custom(lambda z: np.where(z > 0, np.nan, z), lambda z: np.ones_like(z),
+                                name="nan_fn")
+    nan_prime = activations.custom(lambda z: np.tanh(z), lambda z: np.where(z > 0, np.nan, 1.0),
+                                   name="nan_prime")
+    x = np.random.default_rng(0).standard_normal((5, 2))
+    for act in (nan_fn, nan_prime):
+        net = ntkfast.init_mlp([2, 6, 3], activation=act, seed=1)
+        with pytest.raises((FloatingPointError, ValueError)):
+            impl.empirical_ntk(net, x, output="full")
+    net = ntkfast.init_mlp([2, 6, 3], activation=nan_fn, seed=1)
+    for fn in (impl.apply, impl.empirical_nngp):
+        with pytest.raises((FloatingPointError, ValueError)):
+            fn(net, x)
+
+
+@pytest.mark.parametrize("impl", [
+    pytest.param(ntkfast, id="fast"),
+    pytest.param(reference, id="reference", marks=pytest.mark.xfail(
+        strict=True, raises=RuntimeWarning,
+        reason="BUG: the reference lets numpy warn 'overflow encountered in matmul' (an error "
+               "under -W error) before its own FloatingPointError")),
+])
+def test_overflow_raises_floating_point_error(impl):
+    net = ntkfast.MLP([np.full((3, 2), 1e200), np.full((1, 3), 1e200)], [np.zeros(3), np.zeros(1)],
+                      activation="identity")
+    for fn in (impl.apply, impl.empirical_ntk, impl.empirical_nngp):
+        with pytest.raises(FloatingPointError, match="overflow"):
+            fn(net, X)
+
+
+# ---------------------------------------------------------------------------------------------
+# output, per_layer, n_threads, memory_budget
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+@pytest.mark.parametrize("output", ["Full", "sum", "", None, 3, ("full",)])
+def test_unknown_output_mode(impl, output):
+    msg = _raises_naming("output", impl.empirical_ntk, net_of(), X, output=output)
+    assert all(m in msg for m in ("trace", "diagonal", "full")), msg
+
+
+@pytest.mark.parametrize("impl", [
+    pytest.param(ntkfast, id="fast"),
+    pytest.param(reference, id="reference", marks=pytest.mark.xfail(
+        strict=True, reason="reference.empirical_ntk does not validate per_layer (any truthy value "
+                            "returns layers), unlike the fast API")),
+])
+@pytest.mark.parametrize("per_layer", ["yes", 1, None, [True]])
+def test_per_layer_must_be_bool(impl, per_layer):
+    _raises_naming("per_layer", impl.empirical_ntk, net_of(), X, per_layer=per_layer)
+
+
+@pytest.mark.parametrize("fn", [
+    pytest.param(lambda **kw: ntkfast.empirical_ntk(net_of(), X, **kw), id="ntk"),
+    pytest.param(lambda **kw: ntkfast.empirical_ntk(net_of(), X, X, output="full", **kw), id="ntk-full"),
+    pytest.param(lambda **kw: ntkfast.empirical_nngp(net_of(), X, **kw), id="nngp"),
+    pytest.param(lambda **kw: ntkfast.apply(net_of(), X, **kw), id="apply"),
+])
+@pytest.mark.parametrize("value", [0, "2", 2.0, 1.5])
+def test_bad_n_threads(fn, value):
+    _raises_naming("n_threads", fn, n_threads=value)
+
+
+BUDGET_FUNCTIONS = [
+    pytest.param(lambda x1, x2, **kw: ntkfast.empirical_ntk(net_of(), x1, x2, **kw), id="ntk"),
+    pytest.param(lambda x1, x2, **kw: ntkfast.empirical_ntk(net_of(), x1, x2, output="full",
+                                                            per_layer=True, **kw), id="ntk-full-layers"),
+    pytest.param(lambda x1, x2, **kw: ntkfast.empirical_nngp(net_of(), x1, x2, **kw), id="nngp"),
+]
+
+
+@pytest.mark.parametrize("fn", BUDGET_FUNCTIONS)
+@pytest.mark.parametrize("budget", [0, -1, -1e9, math.nan, math.inf, "1000", True, [10**6], 1j],
+                         ids=["0", "-1", "-1e9", "nan", "inf", "str", "bool", "list", "complex"])
+@pytest.mark.parametrize("with_x2", [False, True])
+def test_invalid_memory_budget(fn, budget, with_x2):
+    _raises_naming("memory_budget", fn, X, X if with_x2 else None, memory_budget=budget)
+
+
+@pytest.mark.parametrize("fn", BUDGET_FUNCTIONS)
+@pytest.mark.parametrize("budget", [1, 8, 20])
+@pytest.mark.parametrize("with_x2", [False, True])
+def test_memory_budget_below_one_row(fn, budget, with_x2):
+    """The features of one input of the (2, 3, 4) network take 3 (+ 4 x 3) floats; a budget of
+    a few bytes cannot hold them and must say so, naming memory_budget."""
+    msg = _raises_naming("memory_budget", fn, X, X if with_x2 else None, memory_budget=budget)
+    assert "raise" in msg or "increase" in msg or "larger" in msg, msg
+
+
+def test_memory_budget_none_and_large_numbers_accepted():
+    base = ntkfast.empirical_ntk(net_of(), X)
+    for budget in (None, 10**9, 1e9, np.int64(10**9), np.float32(1e9)):
+        np.testing.assert_array_equal(ntkfast.empirical_ntk(net_of(), X, memory_budget=budget), base)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs that cannot fit
+# ---------------------------------------------------------------------------------------------
+def _many_rows(n, width):
+    """n rows of zeros without allocating them (a read-only broadcast view)."""
+    return np.broadcast_to(np.zeros((1, width)), (n, width))
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+@pytest.mark.parametrize("output", ["full", "diagonal", "trace"])
+@pytest.mark.parametrize("with_x2", [False, True])
+def test_output_too_large_fails_fast(impl, output, with_x2):
+    """10^6 points, 10 outputs: 8e5 GB for full (8e3 GB for trace). Refused before allocating,
+    saying how much, as an OutputTooLargeError (a ValueError and a MemoryError)."""
+    net = net_of((2, 3, 10))
+    x = _many_rows(10**6, 2)
+    start = time.perf_counter()
+    with pytest.raises(ntkfast.OutputTooLargeError) as info:
+        impl.empirical_ntk(net, x, x if with_x2 else None, output=output)
+    assert time.perf_counter() - start < 5.0
+    assert isinstance(info.value, ValueError) and isinstance(info.value, MemoryError)
+    assert "GB" in str(info.value)
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_nngp_too_large_fails_fast(impl):
+    x = _many_rows(10**6, 2)
+    start = time.perf_counter()
+    with pytest.raises(ntkfast.OutputTooLargeError):
+        impl.empirical_nngp(net_of((2, 3, 10)), x, x)
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.fixture
+def tiny_memory(monkeypatch):
+    """Pretend the machine has 400 kB available, so limits can be hit with small arrays."""
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 400_000)
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_per_layer_counts_towards_the_output_size(tiny_memory, impl):
+    """200 x 200 float64 = 320 kB fits in 400 kB; with the 2 layers as well (3 arrays) it does not."""
+    net = net_of((2, 3, 1))
+    x = np.random.default_rng(0).standard_normal((200, 2))
+    assert impl.empirical_ntk(net, x).shape == (200, 200)
+    with pytest.raises(ntkfast.OutputTooLargeError):
+        impl.empirical_ntk(net, x, per_layer=True)
+
+
+def test_working_set_must_fit_beside_the_output(tiny_memory):
+    """The output (320 kB) leaves 80 kB; features of 200 inputs of width 300 need ~1 MB: a
+    memory_budget that large cannot be honoured and the error names memory_budget."""
+    net = net_of((2, 300, 1))
+    x = np.random.default_rng(0).standard_normal((200, 2))
+    with pytest.raises(ntkfast.OutputTooLargeError, match="memory_budget"):
+        ntkfast.empirical_ntk(net, x, memory_budget=10**7)
+    # a budget that fits the 80 kB works, in blocks, and gives the same kernel as the reference
+    got = ntkfast.empirical_ntk(net, x, memory_budget=40_000)
+    np.testing.assert_allclose(got, reference.empirical_ntk(net, x), rtol=1e-12, atol=1e-14)
