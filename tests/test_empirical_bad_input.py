@@ -99,9 +99,6 @@ def test_bad_points_apply(fn, x):
     _raises_naming("x", fn, net_of(), x)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
-                   reason="minor: _validation.points casts with numpy's 'overflow encountered in "
-                          "cast' RuntimeWarning (an error under -W error) before its own ValueError")
 def test_float32_network_rejects_inputs_that_overflow_float32():
     """Finite float64 inputs beyond float32's range become inf when cast: refused, naming x1."""
     net = net_of(dtype=np.float32)
@@ -177,9 +174,6 @@ def test_not_an_mlp(fn, bad):
     _raises_naming("net", fn, bad, X, X)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="BUG: empirical_ntk evaluates net.depth (for the per_layer output size) "
-                          "before checking that net is an MLP")
 @pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
 def test_not_an_mlp_with_per_layer(impl):
     _raises_naming("net", impl.empirical_ntk, "mlp", X, per_layer=True)
@@ -259,10 +253,7 @@ def test_activation_producing_nan_is_not_returned(impl):
 
 @pytest.mark.parametrize("impl", [
     pytest.param(ntkfast, id="fast"),
-    pytest.param(reference, id="reference", marks=pytest.mark.xfail(
-        strict=True, raises=RuntimeWarning,
-        reason="BUG: the reference lets numpy warn 'overflow encountered in matmul' (an error "
-               "under -W error) before its own FloatingPointError")),
+    pytest.param(reference, id="reference"),
 ])
 def test_overflow_raises_floating_point_error(impl):
     net = ntkfast.MLP([np.full((3, 2), 1e200), np.full((1, 3), 1e200)], [np.zeros(3), np.zeros(1)],
@@ -284,9 +275,7 @@ def test_unknown_output_mode(impl, output):
 
 @pytest.mark.parametrize("impl", [
     pytest.param(ntkfast, id="fast"),
-    pytest.param(reference, id="reference", marks=pytest.mark.xfail(
-        strict=True, reason="reference.empirical_ntk does not validate per_layer (any truthy value "
-                            "returns layers), unlike the fast API")),
+    pytest.param(reference, id="reference"),
 ])
 @pytest.mark.parametrize("per_layer", ["yes", 1, None, [True]])
 def test_per_layer_must_be_bool(impl, per_layer):

@@ -192,10 +192,6 @@ def _gelu_tanh_approx_prime(z):
     return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * z * z)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: ntkfast.empirical._compiled_kind dispatches on Activation.name, so a user's custom() "
-    "whose name (given, or its function's __name__) is tanh/sigmoid/softplus/gelu/silu runs the "
-    "built-in C++ φ and φ' instead of the user's functions"))
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "gelu", "silu"])
 def test_custom_activation_named_like_a_builtin_is_the_users(name):
     """custom(fn, derivative, name=...) is the user's function whatever it is called; e.g. the

@@ -38,10 +38,14 @@ def out_shape(n1: int, n2: int, n_out: int, output: str) -> tuple[int, ...]:
     return {"trace": (n1, n2), "diagonal": (n1, n2, n_out), "full": (n1, n2, n_out, n_out)}[output]
 
 
-def parse(net, x1, x2, output: str, n_arrays: int = 1) -> EmpiricalCall:
-    """Validate everything and check the output fits in memory, before any large allocation."""
+def parse(net, x1, x2, output: str, per_layer: bool = False) -> EmpiricalCall:
+    """Validate everything and check the output (and the per-layer terms) fit in memory,
+    before any large allocation."""
     cn = checked(net)
     mode = output_mode(output)
+    if not isinstance(per_layer, (bool, np.bool_)):
+        raise TypeError(f"per_layer: expected True or False, got {per_layer!r}")
+    n_arrays = 1 + (cn.depth if per_layer else 0)
     n0 = cn.widths[0]
     a1 = V.points(x1, "x1", cn.dtype)
     if a1.shape[1] != n0:

@@ -42,7 +42,8 @@ def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.n
         raise ValueError(
             f"{name}: expected {n_features} features to match x1, got shape {arr.shape}"
         )
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # too large for dtype: refused just below
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
         raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")

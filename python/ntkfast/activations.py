@@ -41,6 +41,7 @@ class Activation:
     slopes: tuple[float, float] = (0.0, 1.0)
     alpha: float = 1.0
     odd: bool = False  # φ(-z) = -φ(z) exactly: halves the work of the Mehler coefficients
+    compiled: str | None = None  # name of the C++ pointwise φ, φ' (built-in objects only)
 
     def __call__(self, z):
         return self.fn(np.asarray(z, dtype=float))
@@ -102,7 +103,8 @@ def sin() -> Activation:
 
 
 def tanh() -> Activation:
-    return Activation("tanh", np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, "mehler", odd=True)
+    return Activation("tanh", np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, "mehler", odd=True,
+                      compiled="tanh")
 
 
 def _sigmoid(z: Array) -> Array:
@@ -112,11 +114,13 @@ def _sigmoid(z: Array) -> Array:
 
 
 def sigmoid() -> Activation:
-    return Activation("sigmoid", _sigmoid, lambda z: _sigmoid(z) * _sigmoid(-z), "mehler")
+    return Activation("sigmoid", _sigmoid, lambda z: _sigmoid(z) * _sigmoid(-z), "mehler",
+                      compiled="sigmoid")
 
 
 def softplus() -> Activation:
-    return Activation("softplus", lambda z: np.logaddexp(0.0, z), _sigmoid, "mehler")
+    return Activation("softplus", lambda z: np.logaddexp(0.0, z), _sigmoid, "mehler",
+                      compiled="softplus")
 
 
 def _std_normal_cdf(z: Array) -> Array:
@@ -130,6 +134,7 @@ def gelu() -> Activation:
         lambda z: z * _std_normal_cdf(z),
         lambda z: _std_normal_cdf(z) + z * np.exp(-0.5 * np.square(z)) / math.sqrt(2 * math.pi),
         "mehler",
+        compiled="gelu",
     )
 
 
@@ -139,6 +144,7 @@ def silu() -> Activation:
         lambda z: z * _sigmoid(z),
         lambda z: _sigmoid(z) * (1.0 + z * _sigmoid(-z)),
         "mehler",
+        compiled="silu",
     )
 
 

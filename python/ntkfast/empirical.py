@@ -37,7 +37,8 @@ def _compiled_kind(cn: CheckedNet) -> tuple[str, float, float] | None:
         return "elu", act.alpha, 0.0
     if act.dual != "mehler":
         return act.dual, 0.0, 0.0
-    return (act.name, 0.0, 0.0) if act.name in ("tanh", "sigmoid", "softplus", "gelu", "silu") else None
+    # Only the built-in objects carry a compiled form; a user's function named "tanh" is theirs.
+    return (act.compiled, 0.0, 0.0) if act.compiled else None
 
 
 class _Features:
@@ -164,9 +165,7 @@ def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_thread
 
     Computed in the network's dtype (float32 or float64).
     """
-    call = parse(net, x1, x2, output, 1 + (net.depth if per_layer else 0))
-    if not isinstance(per_layer, (bool, np.bool_)):
-        raise TypeError(f"per_layer: expected True or False, got {per_layer!r}")
+    call = parse(net, x1, x2, output, per_layer)
     threads = resolve_n_threads(n_threads)
     cn = call.net
     out = np.empty(call.out_shape, cn.dtype)

@@ -4,12 +4,23 @@ arrays. Same signatures as ``ntkfast.empirical``. Computed in float64, returned 
 dtype. The tests check this file against explicit Jacobians of tiny networks."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._empirical_api import EmpiricalNTK, finite_result, parse, parse_inputs
 from ..networks import CheckedNet
 
 __all__ = ["apply", "empirical_ntk", "empirical_nngp", "features"]
+
+
+def _quiet(fn):
+    """Overflow becomes inf/NaN silently here; finite_result then refuses it with a clear error."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fn(*args, **kwargs)
+    return wrapped
 
 
 def _phi(cn: CheckedNet, z: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -19,6 +30,7 @@ def _phi(cn: CheckedNet, z: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(act.derivative(z64), dtype=dtype))
 
 
+@_quiet
 def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = True):
     """(A, D, f): A[l] = a^(l) (N, n_l) for l < L; D[l] = δ^(l) (N, n_L, n_{l+1}) for l < L-1
     (δ^(L-1)_k = e_k is implicit); f = z^(L) (N, n_L). Evaluated in ``dtype``."""
@@ -50,6 +62,7 @@ def apply(net, x, *, n_threads=None) -> np.ndarray:
     return finite_result(features(cn, a, backward=False)[2], "apply", cn.dtype)
 
 
+@_quiet
 def _layer_terms(cn: CheckedNet, F1, F2, output: str):
     """Each layer's contribution, as a list of arrays of the output's shape."""
     A1, D1, _ = F1
@@ -78,14 +91,15 @@ def _layer_terms(cn: CheckedNet, F1, F2, output: str):
 def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_threads=None,
                   memory_budget=None):
     """Θ_{kk'}(x, x') = Σ_p ∂f_k(x)/∂θ_p ∂f_k'(x')/∂θ_p of a finite MLP (see ntkfast.empirical_ntk)."""
-    call = parse(net, x1, x2, output, 1 + (net.depth if per_layer else 0))
+    call = parse(net, x1, x2, output, per_layer)
     cn = call.net
     F1 = features(cn, call.x1)
     F2 = F1 if call.x2 is None else features(cn, call.x2)
     terms = _layer_terms(cn, F1, F2, call.output)
-    total = finite_result(np.sum(terms, axis=0), "empirical_ntk", cn.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = finite_result(np.sum(terms, axis=0), "empirical_ntk", cn.dtype)
     if per_layer:
-        return EmpiricalNTK(total, np.stack(terms).astype(cn.dtype))
+        return EmpiricalNTK(total, finite_result(np.stack(terms), "empirical_ntk", cn.dtype))
     return total
 
 
@@ -95,5 +109,6 @@ def empirical_nngp(net, x1, x2=None, *, n_threads=None, memory_budget=None) -> n
     cn = call.net
     A1 = features(cn, call.x1, backward=False)[0][-1]
     A2 = A1 if call.x2 is None else features(cn, call.x2, backward=False)[0][-1]
-    k = cn.weight_scales[-1] ** 2 * (A1 @ A2.T) + cn.bias_scale ** 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = cn.weight_scales[-1] ** 2 * (A1 @ A2.T) + cn.bias_scale ** 2
     return finite_result(k, "empirical_nngp", cn.dtype)
