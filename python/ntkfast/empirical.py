@@ -89,8 +89,8 @@ def _block_rows(n_rows_total: int, row_bytes: int, memory_budget, output_bytes: 
     rows = min(n_rows_total, budget // (2 * row_bytes)) if n_rows_total * row_bytes > budget else n_rows_total
     if rows < 1:
         raise ValueError(
-            f"memory_budget: {budget} bytes cannot hold the features of even one input "
-            f"({row_bytes} bytes per input for this network); raise it"
+            f"memory_budget: {budget} bytes cannot hold the features of two inputs (one row of "
+            f"each block; {row_bytes} bytes per input for this network); raise it"
         )
     need = min(n_rows_total, 2 * rows) * row_bytes
     if need > avail:
