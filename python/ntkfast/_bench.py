@@ -177,25 +177,10 @@ class _NeuralTangents:
         return self.status == "ok"
 
     def _precision(self, dtype: str):
-        """neural-tangents casts its inputs to float64 when jax_enable_x64 is on and to float32
-        when it is off, whatever their dtype; so each row sets the flag to its dtype."""
-        import contextlib
+        """Each row sets jax's x64 flag to its dtype (see _bench_nt_empirical.jax_precision)."""
+        from ._bench_nt_empirical import jax_precision  # late: this file is also loaded by path
 
-        jax, on = self.jax, dtype == "float64"
-        exp = getattr(jax, "experimental", None)
-        manager = getattr(exp, "enable_x64" if on else "disable_x64", None)
-        if manager is not None:
-            return manager()
-
-        @contextlib.contextmanager
-        def toggle():
-            before = jax.config.jax_enable_x64
-            jax.config.update("jax_enable_x64", on)
-            try:
-                yield
-            finally:
-                jax.config.update("jax_enable_x64", before)
-        return toggle()
+        return jax_precision(dtype)
 
     def caller(self, x: np.ndarray, activation: str, depth: int, dtype: str):
         key = (activation, depth)
@@ -512,19 +497,24 @@ def report(results: dict) -> str:
     lines += ["", "checks (from this run; targets from the issue, item 7, which are for N=8000 depth 8"
               + ("" if max(o["sizes"]) == 8000 and 8 in o["depths"] else
                  "; at other sizes they are indicative only") + "):"]
-    body = []
-    for c in results["checks"]:
+
+    def value(c):
         v = c["value"]
-        val = "-" if v is None else (f"{v:.1f}x" if "reference / fast" in c["name"] else f"{v:.2f}")
-        verdict = {True: "ok", False: "MISS", None: ""}[c["ok"]]
-        body.append([c["name"], val, c["target"], verdict, c["note"]])
-    lines += ["  " + s for s in _table(["check", "value", "target", "result", "note"], body, right={1})]
-    lines.append("")
-    others = results.get("others_cpus_during_run")
-    lines.append(f"total time: {results['total_seconds']:.0f} s"
-                 + ("" if others is None else
-                    f"; other processes used {others:.2f} CPUs on average meanwhile"))
+        return "-" if v is None else (f"{v:.1f}x" if "reference / fast" in c["name"] else f"{v:.2f}")
+    lines += checks_and_total(results, value, "total time")
     return "\n".join(s.rstrip() for s in lines)
+
+
+def checks_and_total(results: dict, format_value, total_label: str) -> list:
+    """The checks table of a report (values shown by format_value(check)) and its time line."""
+    body = [[c["name"], format_value(c), c["target"], {True: "ok", False: "MISS", None: ""}[c["ok"]],
+             c["note"]] for c in results["checks"]]
+    lines = ["  " + s for s in _table(["check", "value", "target", "result", "note"], body, right={1})]
+    others = results.get("others_cpus_during_run")
+    lines += ["", f"{total_label}: {results['total_seconds']:.0f} s"
+              + ("" if others is None else
+                 f"; other processes used {others:.2f} CPUs on average meanwhile")]
+    return lines
 
 
 def save_json(results: dict, path: str) -> None:

@@ -793,25 +793,16 @@ def report(results: dict) -> str:
     lines += ["", "checks (targets from the issue, item 8: widths [32, 1024, 1024, 1], N = 2048"
               + ("" if tuple(o["widths"]) == HEADLINE_WIDTHS and o["n"] == HEADLINE_N
                  else "; at other sizes indicative only") + "):"]
-    body = []
-    for c in results["checks"]:
+    def value(c):
         v = c["value"]
         if v is None:
-            val = "-"
-        elif c["format"] == "e":
-            val = f"{v:.1e}"
-        elif c["format"] == "GB":
-            val = f"{v:.2f} GB"
-        else:
-            val = f"{v:.0f}x" if v >= 100 else f"{v:.2f}x"
-        verdict = {True: "ok", False: "MISS", None: ""}[c["ok"]]
-        body.append([c["name"], val, c["target"], verdict, c["note"]])
-    lines += ["  " + s for s in B._table(["check", "value", "target", "result", "note"], body, right={1})]
-    lines.append("")
-    others = results.get("others_cpus_during_run")
-    lines.append(f"empirical section: {results['total_seconds']:.0f} s"
-                 + ("" if others is None else
-                    f"; other processes used {others:.2f} CPUs on average meanwhile"))
+            return "-"
+        if c["format"] == "e":
+            return f"{v:.1e}"
+        if c["format"] == "GB":
+            return f"{v:.2f} GB"
+        return f"{v:.0f}x" if v >= 100 else f"{v:.2f}x"
+    lines += B.checks_and_total(results, value, "empirical section")
     return "\n".join(s.rstrip() for s in lines)
 
 

@@ -39,7 +39,9 @@ def versions() -> str:
             f"(jax {getattr(jax, '__version__', 'unknown')})")
 
 
-def _precision(dtype: str):
+def jax_precision(dtype: str):
+    """A context in which jax computes in ``dtype``: neural-tangents casts its inputs to float64
+    when jax_enable_x64 is on and to float32 when it is off, whatever their dtype."""
     import jax
 
     on = dtype == "float64"
@@ -92,7 +94,7 @@ def caller(x, weights, biases, *, activation: str, weight_std: float, bias_std: 
                                  vmap_axes=0,
                                  implementation=nt.NtkImplementation.STRUCTURED_DERIVATIVES)
     fn = jax.jit(lambda xs, ps: ntk_fn(xs, None, ps))
-    with _precision(dtype):
+    with jax_precision(dtype):
         jnp = jax.numpy
         xj = jnp.asarray(np.asarray(x, dtype=dtype))
         for l, (w, b) in enumerate(zip(weights, biases)):
@@ -102,7 +104,7 @@ def caller(x, weights, biases, *, activation: str, weight_std: float, bias_std: 
                 params.append(())
 
     def call():
-        with _precision(dtype):
+        with jax_precision(dtype):
             out = fn(xj, params).block_until_ready()
         if out.dtype != np.dtype(dtype):  # a row must not be timed in another precision
             raise TypeError(f"neural-tangents returned {out.dtype} for a {dtype} row")

@@ -29,6 +29,11 @@ from .activations import Activation, get_activation
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
+def _chain_widths(weights) -> tuple[int, ...]:
+    """(n_0, ..., n_L) of a chain of (n_{l+1}, n_l) weight matrices."""
+    return (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+
+
 class MLP:
     """A multilayer perceptron with L = ``depth`` weight layers.
 
@@ -56,7 +61,7 @@ class MLP:
     @property
     def widths(self) -> tuple[int, ...]:
         """(n_0, n_1, ..., n_L)."""
-        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
+        return _chain_widths(self.weights)
 
     @property
     def dtype(self) -> np.dtype:
@@ -104,7 +109,7 @@ class CheckedNet:
 
     @property
     def widths(self) -> tuple[int, ...]:
-        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
+        return _chain_widths(self.weights)
 
 
 def _param(arr, name: str, shape: tuple[int, ...] | None, ndim: int, dtype: np.dtype | None):
