@@ -14,6 +14,8 @@ from ._validation import OutputTooLargeError
 from .kernels import KernelResult, kernels, nngp, nngp_diag, ntk, ntk_diag
 from .empirical import EmpiricalNTK, apply, empirical_nngp, empirical_ntk
 from .networks import MLP, init_mlp
+from .dynamics import EnsembleResult, KernelGDResult, infinite_ensemble, kernel_gd, kernel_gd_mse
+from .training import TrainingDivergedError, TrainingHistory, train
 from . import _core
 
 __version__ = "0.1.0"
@@ -22,5 +24,7 @@ openmp_enabled = _core.openmp_enabled()
 __all__ = [
     "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
     "MLP", "init_mlp", "apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK",
+    "kernel_gd_mse", "kernel_gd", "infinite_ensemble", "KernelGDResult", "EnsembleResult",
+    "train", "TrainingHistory", "TrainingDivergedError",
     "reference", "set_num_threads", "get_num_threads", "OutputTooLargeError", "openmp_enabled",
 ]

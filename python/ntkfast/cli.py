@@ -51,10 +51,11 @@ def _add_bench(sub) -> None:
                    help="a subset that finishes in under a minute (infinite-width kernels: N 1000 "
                    "and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents and "
                    "memory rows, reference at N=512)")
-    p.add_argument("--suite", choices=("all", "kernels", "empirical"), default="all",
+    p.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics"), default="all",
                    help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite MLP "
                    "(widths 32,1024,1024,1; --sizes, --depths, --activations and "
-                   "--reference-max-n do not apply to it); all: both (default)")
+                   "--reference-max-n do not apply to it); dynamics: kernel_gd and train against "
+                   "the numpy reference's RK4 and training loop; all: every suite (default)")
     p.add_argument("--sizes", type=_int_list, metavar="N,...", help="numbers of points N (default 1000,2000,4000,8000)")
     p.add_argument("--depths", type=_int_list, metavar="L,...", help="depths (default 3,8)")
     p.add_argument("--activations", type=_name_list({n: n for n in NAMES}), metavar="NAME,...",
@@ -100,16 +101,38 @@ def _bench(args) -> int:
             print(flush=True)
         saved["empirical"] = E.run(opts)
         print(E.report(saved["empirical"]), flush=True)
+    if args.suite in ("all", "dynamics"):
+        from . import _bench_dynamics as D
+
+        opts = D.options(args.quick, repeat=args.repeat, threads=args.threads,
+                         reference=not args.no_reference)
+        if saved:
+            print(flush=True)
+        saved["dynamics"] = D.run(opts)
+        print(D.report(saved["dynamics"]), flush=True)
     if args.json:
         B.save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)
         print(f"results saved to {args.json}")
     return 0
 
 
+def _add_paper(sub) -> None:
+    from . import _paper
+
+    p = sub.add_parser(
+        "paper", help="reproduce Figures 1 and 2 of Jacot et al. (2018) as PNGs",
+        description="Reproduce a figure of the NTK paper (setups in ntk-math.md section 6): train "
+        "the finite networks, compute the infinite-width prediction, print the numbers behind the "
+        "figure and write it as a PNG (needs matplotlib: pip install 'ntkfast[paper]').")
+    _paper.add_arguments(p)
+    p.set_defaults(func=_paper.main)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ntkfast", description="ntkfast command-line tools")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_bench(sub)
+    _add_paper(sub)
     return parser
 
 

@@ -8,6 +8,8 @@ namespace py = pybind11;
 void bind_infinite_width(py::module_& m);
 void bind_row_projection(py::module_& m);
 void bind_empirical(py::module_& m);
+void bind_kernel_ode(py::module_& m);
+void bind_training(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "ntkfast compiled core (private; use the ntkfast package)";
@@ -17,4 +19,6 @@ PYBIND11_MODULE(_core, m) {
     bind_infinite_width(m);
     bind_row_projection(m);
     bind_empirical(m);
+    bind_kernel_ode(m);
+    bind_training(m);
 }

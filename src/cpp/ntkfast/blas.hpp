@@ -37,6 +37,26 @@ inline void gemm(bool b_transposed, std::size_t m, std::size_t n, std::size_t k,
                       b, checked_int(ldb), beta, c, checked_int(ldc));
 }
 
+// Row-major C (m×n, ldc) = alpha · op(A) · op(B) + beta · C with op(A) = Aᵀ (A is k×m, lda)
+// when a_transposed, else A (m×k, lda); op(B) as in gemm above.
+inline void gemm2(bool a_transposed, bool b_transposed, std::size_t m, std::size_t n,
+                  std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
+                  std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    scipy_cblas_sgemm(CblasRowMajor, a_transposed ? CblasTrans : CblasNoTrans,
+                      b_transposed ? CblasTrans : CblasNoTrans, checked_int(m), checked_int(n),
+                      checked_int(k), alpha, a, checked_int(lda), b, checked_int(ldb), beta, c,
+                      checked_int(ldc));
+}
+
+inline void gemm2(bool a_transposed, bool b_transposed, std::size_t m, std::size_t n,
+                  std::size_t k, double alpha, const double* a, std::size_t lda, const double* b,
+                  std::size_t ldb, double beta, double* c, std::size_t ldc) {
+    scipy_cblas_dgemm(CblasRowMajor, a_transposed ? CblasTrans : CblasNoTrans,
+                      b_transposed ? CblasTrans : CblasNoTrans, checked_int(m), checked_int(n),
+                      checked_int(k), alpha, a, checked_int(lda), b, checked_int(ldb), beta, c,
+                      checked_int(ldc));
+}
+
 // Upper triangle of the row-major C (n×n) = alpha · A Aᵀ + beta · C, A n×k. The strictly lower
 // triangle of C is left as it was.
 inline void syrk_upper(std::size_t n, std::size_t k, float alpha, const float* a, std::size_t lda,
