@@ -267,10 +267,103 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Dot products of one row of K with C rows of Dᵀ (D transposed, so both run along j): four
+// lanes of partial sums per column, added pairwise at the end, then the tail j's. A fixed order
+// per entry, independent of tiling and thread count. Each 4-wide load of K feeds C fused
+// multiply-adds whose other operand streams from Dᵀ (cache resident), so the loop does 2.5 FMAs
+// per K entry for 10 outputs (a row-major D padded to 12 columns would need 3).
+#if defined(__GNUC__)
+typedef double Lanes4 __attribute__((vector_size(32)));
+typedef double Lanes4Unaligned __attribute__((vector_size(32), aligned(8), __may_alias__));
+
+template <int C>
+void row_dots(const double* krow, const double* dt, std::size_t n, double* res) {
+    Lanes4 acc[C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) acc[c] = Lanes4{0.0, 0.0, 0.0, 0.0};
+    std::size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const Lanes4 kv = *reinterpret_cast<const Lanes4Unaligned*>(krow + j);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c)
+            acc[c] += kv * *reinterpret_cast<const Lanes4Unaligned*>(dt + static_cast<std::size_t>(c) * n + j);
+    }
+    for (int c = 0; c < C; ++c) {
+        double s = (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]);
+        for (std::size_t jj = j; jj < n; ++jj) s += krow[jj] * dt[static_cast<std::size_t>(c) * n + jj];
+        res[c] = s;
+    }
+}
+#else
+template <int C>
+void row_dots(const double* krow, const double* dt, std::size_t n, double* res) {
+    double acc[C][4] = {};
+    std::size_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int c = 0; c < C; ++c)
+            for (int l = 0; l < 4; ++l) acc[c][l] += krow[j + l] * dt[static_cast<std::size_t>(c) * n + j + l];
+    for (int c = 0; c < C; ++c) {
+        double s = (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]);
+        for (std::size_t jj = j; jj < n; ++jj) s += krow[jj] * dt[static_cast<std::size_t>(c) * n + jj];
+        res[c] = s;
+    }
+}
+#endif
+
+// At most this many columns per pass over a row of K (C accumulators + the K lanes fit in the
+// 16 AVX registers).
+constexpr std::size_t kMaxPassColumns = 12;
+// Up to here a row of K is re-read from cache for each pass; wider products go to BLAS.
+constexpr std::size_t kThinColumns = 32;
+
+using RowDots = void (*)(const double*, const double*, std::size_t, double*);
+
+RowDots row_dots_for(std::size_t c) {
+    static constexpr RowDots table[kMaxPassColumns] = {
+        row_dots<1>, row_dots<2>, row_dots<3>, row_dots<4>,  row_dots<5>,  row_dots<6>,
+        row_dots<7>, row_dots<8>, row_dots<9>, row_dots<10>, row_dots<11>, row_dots<12>};
+    return table[c - 1];
+}
+
+// out (rows×n_out) = alpha · k · d + beta · out for n_out <= kThinColumns, by fixed row tiles.
+void thin_product(std::size_t rows, std::size_t n, std::size_t n_out, double alpha,
+                  const double* k, const double* d, double beta, double* out, int n_threads) {
+    std::vector<double> dt(n_out * n);
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t c = 0; c < n_out; ++c) dt[c * n + j] = d[j * n_out + c];
+    const std::ptrdiff_t n_tiles = static_cast<std::ptrdiff_t>((rows + kTileRows - 1) / kTileRows);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && n_tiles > 1)
+    for (std::ptrdiff_t t = 0; t < n_tiles; ++t) {
+        const std::size_t begin = static_cast<std::size_t>(t) * kTileRows;
+        const std::size_t end = std::min(rows, begin + kTileRows);
+        double res[kMaxPassColumns];
+        for (std::size_t i = begin; i < end; ++i) {
+            for (std::size_t c0 = 0; c0 < n_out; c0 += kMaxPassColumns) {
+                const std::size_t cols = std::min(kMaxPassColumns, n_out - c0);
+                row_dots_for(cols)(k + i * n, dt.data() + c0 * n, n, res);
+                double* o = out + i * n_out + c0;
+                for (std::size_t c = 0; c < cols; ++c)
+                    o[c] = beta == 0.0 ? alpha * res[c] : alpha * res[c] + beta * o[c];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+// A product with few columns (O <= kThinColumns outputs) does 2·O flops per 8-byte entry of K: memory
+// bound, and BLAS's packing of K (a copy of the whole matrix per call) would triple the traffic.
+// The streaming kernel above reads K once. Wider products are compute bound: BLAS, by row tiles.
 void kernel_product(std::size_t rows, std::size_t n, std::size_t n_out, double alpha,
                     const double* k, const double* d, double beta, double* out, int n_threads) {
-    gemm_row_tiles<double>(false, false, rows, n_out, n, alpha, k, n, d, n_out, beta, out, n_out,
-                           kTileRows, n_threads);
+    if (n_out <= kThinColumns) {
+        thin_product(rows, n, n_out, alpha, k, d, beta, out, n_threads);
+    } else {
+        gemm_row_tiles<double>(false, false, rows, n_out, n, alpha, k, n, d, n_out, beta, out,
+                               n_out, kTileRows, n_threads);
+    }
 }
 
 void mse_derivative(std::size_t n, std::size_t n_out, const double* y, const double* f, double* d) {
