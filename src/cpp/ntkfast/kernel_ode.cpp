@@ -269,100 +269,113 @@ private:
 
 namespace {
 
-// Dot products of one row of K with C rows of Dᵀ (D transposed, so both run along j): four
-// lanes of partial sums per column, added pairwise at the end, then the tail j's. A fixed order
-// per entry, independent of tiling and thread count. Each 4-wide load of K feeds C fused
-// multiply-adds whose other operand streams from Dᵀ (cache resident), so the loop does 2.5 FMAs
-// per K entry for 10 outputs (a row-major D padded to 12 columns would need 3).
+// acc (R×4G) = (R rows of K from row r0) · D, with D padded to 4·G columns (dp, row-major).
+// Per j, the padded row j of D is loaded once into G vector registers and each k_ij (broadcast)
+// is multiplied into it: R·G fused multiply-adds for R + G loads, so the loop is bound by the FMA
+// units, not by loads, and K is streamed exactly once. Every entry is a plain sum over j in
+// increasing order: independent of tiling and thread count. Not inlined: the R·G accumulators,
+// G lanes of D and the broadcast take all 16 AVX registers, and the caller's live values
+// (alpha, beta) would push accumulators to the stack.
 #if defined(__GNUC__)
 typedef double Lanes4 __attribute__((vector_size(32)));
 typedef double Lanes4Unaligned __attribute__((vector_size(32), aligned(8), __may_alias__));
 
-template <int C>
-void row_dots(const double* krow, const double* dt, std::size_t n, double* res) {
-    Lanes4 acc[C];
+// Keeps a value in a vector register. Without it GCC re-loads the D lanes from memory for every
+// row (folding the load into the FMA), which makes the loop load bound: 1.5x slower measured.
+inline void pin_in_register(Lanes4& v) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+x"(v));
+#else
+    (void)v;
+#endif
+}
+
+template <int G, int R>
+__attribute__((noinline)) void thin_rows(const double* kr, std::size_t n, const double* dp,
+                                         double* acc_out) {
+    Lanes4 acc[R][G];
 #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) acc[c] = Lanes4{0.0, 0.0, 0.0, 0.0};
-    std::size_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const Lanes4 kv = *reinterpret_cast<const Lanes4Unaligned*>(krow + j);
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) acc[r][g] = Lanes4{0.0, 0.0, 0.0, 0.0};
+    for (std::size_t j = 0; j < n; ++j) {
+        Lanes4 dj[G];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) {
+            dj[g] = *reinterpret_cast<const Lanes4Unaligned*>(dp + (j * G + static_cast<std::size_t>(g)) * 4);
+            pin_in_register(dj[g]);
+        }
 #pragma GCC unroll 16
-        for (int c = 0; c < C; ++c)
-            acc[c] += kv * *reinterpret_cast<const Lanes4Unaligned*>(dt + static_cast<std::size_t>(c) * n + j);
+        for (int r = 0; r < R; ++r) {
+            const double kv = kr[static_cast<std::size_t>(r) * n + j];
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) acc[r][g] += kv * dj[g];
+        }
     }
-    for (int c = 0; c < C; ++c) {
-        double s = (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]);
-        for (std::size_t jj = j; jj < n; ++jj) s += krow[jj] * dt[static_cast<std::size_t>(c) * n + jj];
-        res[c] = s;
-    }
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < G; ++g)
+            for (int l = 0; l < 4; ++l) acc_out[(r * G + g) * 4 + l] = acc[r][g][l];
 }
 #else
-template <int C>
-void row_dots(const double* krow, const double* dt, std::size_t n, double* res) {
-    double acc[C][4] = {};
-    std::size_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int c = 0; c < C; ++c)
-            for (int l = 0; l < 4; ++l) acc[c][l] += krow[j + l] * dt[static_cast<std::size_t>(c) * n + j + l];
-    for (int c = 0; c < C; ++c) {
-        double s = (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]);
-        for (std::size_t jj = j; jj < n; ++jj) s += krow[jj] * dt[static_cast<std::size_t>(c) * n + jj];
-        res[c] = s;
-    }
+template <int G, int R>
+void thin_rows(const double* kr, std::size_t n, const double* dp, double* acc_out) {
+    constexpr int W = 4 * G;
+    double acc[R][W] = {};
+    for (std::size_t j = 0; j < n; ++j)
+        for (int r = 0; r < R; ++r) {
+            const double kv = kr[static_cast<std::size_t>(r) * n + j];
+            for (int c = 0; c < W; ++c) acc[r][c] += kv * dp[j * W + c];
+        }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < W; ++c) acc_out[r * W + c] = acc[r][c];
 }
 #endif
 
-// At most this many columns per pass over a row of K (C accumulators + the K lanes fit in the
-// 16 AVX registers).
-constexpr std::size_t kMaxPassColumns = 12;
-// Up to here a row of K is re-read from cache for each pass; wider products go to BLAS.
-constexpr std::size_t kThinColumns = 32;
-
-using RowDots = void (*)(const double*, const double*, std::size_t, double*);
-
-RowDots row_dots_for(std::size_t c) {
-    static constexpr RowDots table[kMaxPassColumns] = {
-        row_dots<1>, row_dots<2>, row_dots<3>, row_dots<4>,  row_dots<5>,  row_dots<6>,
-        row_dots<7>, row_dots<8>, row_dots<9>, row_dots<10>, row_dots<11>, row_dots<12>};
-    return table[c - 1];
-}
-
-// out (rows×n_out) = alpha · k · d + beta · out for n_out <= kThinColumns, by fixed row tiles.
+// out (rows×n_out) = alpha · k · d + beta · out for n_out <= 4·G, by fixed row tiles.
+template <int G>
 void thin_product(std::size_t rows, std::size_t n, std::size_t n_out, double alpha,
                   const double* k, const double* d, double beta, double* out, int n_threads) {
-    std::vector<double> dt(n_out * n);
+    constexpr std::size_t W = 4 * G;
+    // Rows per pass: R·G accumulators + G lanes of D + one broadcast fit in 16 AVX registers.
+    constexpr int R = G == 1 ? 12 : G == 2 ? 6 : G == 3 ? 4 : 2;
+    std::vector<double> dp(n * W, 0.0);
     for (std::size_t j = 0; j < n; ++j)
-        for (std::size_t c = 0; c < n_out; ++c) dt[c * n + j] = d[j * n_out + c];
+        for (std::size_t c = 0; c < n_out; ++c) dp[j * W + c] = d[j * n_out + c];
     const std::ptrdiff_t n_tiles = static_cast<std::ptrdiff_t>((rows + kTileRows - 1) / kTileRows);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && n_tiles > 1)
     for (std::ptrdiff_t t = 0; t < n_tiles; ++t) {
         const std::size_t begin = static_cast<std::size_t>(t) * kTileRows;
         const std::size_t end = std::min(rows, begin + kTileRows);
-        double res[kMaxPassColumns];
-        for (std::size_t i = begin; i < end; ++i) {
-            for (std::size_t c0 = 0; c0 < n_out; c0 += kMaxPassColumns) {
-                const std::size_t cols = std::min(kMaxPassColumns, n_out - c0);
-                row_dots_for(cols)(k + i * n, dt.data() + c0 * n, n, res);
-                double* o = out + i * n_out + c0;
-                for (std::size_t c = 0; c < cols; ++c)
-                    o[c] = beta == 0.0 ? alpha * res[c] : alpha * res[c] + beta * o[c];
+        double acc[R * W];
+        for (std::size_t r = begin; r < end;) {
+            const std::size_t rr = r + R <= end ? R : 1;
+            if (rr == R) thin_rows<G, R>(k + r * n, n, dp.data(), acc);
+            else thin_rows<G, 1>(k + r * n, n, dp.data(), acc);
+            for (std::size_t q = 0; q < rr; ++q) {
+                double* o = out + (r + q) * n_out;
+                for (std::size_t c = 0; c < n_out; ++c)
+                    o[c] = beta == 0.0 ? alpha * acc[q * W + c] : alpha * acc[q * W + c] + beta * o[c];
             }
+            r += rr;
         }
     }
 }
 
 }  // namespace
 
-// A product with few columns (O <= kThinColumns outputs) does 2·O flops per 8-byte entry of K: memory
+// A product with few columns (O <= 16 outputs) does 2·O flops per 8-byte entry of K: memory
 // bound, and BLAS's packing of K (a copy of the whole matrix per call) would triple the traffic.
 // The streaming kernel above reads K once. Wider products are compute bound: BLAS, by row tiles.
 void kernel_product(std::size_t rows, std::size_t n, std::size_t n_out, double alpha,
                     const double* k, const double* d, double beta, double* out, int n_threads) {
-    if (n_out <= kThinColumns) {
-        thin_product(rows, n, n_out, alpha, k, d, beta, out, n_threads);
-    } else {
-        gemm_row_tiles<double>(false, false, rows, n_out, n, alpha, k, n, d, n_out, beta, out,
-                               n_out, kTileRows, n_threads);
+    switch ((n_out + 3) / 4) {
+        case 1: return thin_product<1>(rows, n, n_out, alpha, k, d, beta, out, n_threads);
+        case 2: return thin_product<2>(rows, n, n_out, alpha, k, d, beta, out, n_threads);
+        case 3: return thin_product<3>(rows, n, n_out, alpha, k, d, beta, out, n_threads);
+        case 4: return thin_product<4>(rows, n, n_out, alpha, k, d, beta, out, n_threads);
+        default:
+            gemm_row_tiles<double>(false, false, rows, n_out, n, alpha, k, n, d, n_out, beta, out,
+                                   n_out, kTileRows, n_threads);
     }
 }
 
