@@ -76,7 +76,12 @@ class Targets(NamedTuple):
     squeeze: bool  # y_train was 1-D: drop the last axis of every output
 
 
-def _float_array(a, name: str) -> np.ndarray:
+def _refuse_nonfinite(arr: np.ndarray, name: str) -> None:
+    bad = np.argwhere(~np.isfinite(arr))[0]
+    raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+
+
+def _float_array(a, name: str, check_finite: bool = True) -> np.ndarray:
     try:
         arr = np.asarray(a)
     except ValueError as exc:  # ragged nested lists
@@ -85,10 +90,34 @@ def _float_array(a, name: str) -> np.ndarray:
         raise TypeError(f"{name}: expected real numbers (float or integer), got dtype {arr.dtype}")
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
-        raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+    if check_finite and not np.isfinite(out).all():
+        _refuse_nonfinite(out, name)
     return out
+
+
+# (finite, max|k|, max_i Σ_j |k_ij|, max|k − kᵀ|) of a 2-D float64 array; the fast API passes the
+# compiled version (_core.kernel_stats), which reads the matrix twice without N×N temporaries.
+StatsFn = Callable[[np.ndarray, bool], tuple]
+
+
+def numpy_kernel_stats(a: np.ndarray, symmetric: bool) -> tuple:
+    """The numpy version of the kernel checks, by blocks of rows (no N×N temporaries)."""
+    if not np.isfinite(a).all():
+        return False, np.nan, np.nan, np.nan
+    block = max(1, (1 << 22) // max(a.shape[1], 1))
+    max_abs = row_sum = asym = 0.0
+    for b in range(0, a.shape[0], block):
+        part = np.abs(a[b:b + block])
+        max_abs = max(max_abs, float(part.max()))
+        row_sum = max(row_sum, float(part.sum(axis=1).max()))
+        if symmetric:
+            asym = max(asym, float(np.abs(a[b:b + block] - a[:, b:b + block].T).max()))
+    return True, max_abs, row_sum, asym
+
+
+class Kernel(NamedTuple):
+    k: np.ndarray               # float64, C-contiguous, finite (symmetric for k_train)
+    max_row_abs_sum: float      # max_i Σ_j |k_ij|, for the default RK4 step
 
 
 def times(t, *, allow_inf: bool, who: str) -> np.ndarray:
@@ -123,23 +152,26 @@ def times(t, *, allow_inf: bool, who: str) -> np.ndarray:
     return arr
 
 
-def kernel_train(k, name: str = "k_train") -> np.ndarray:
-    a = _float_array(k, name)
+def kernel_train(k, name: str = "k_train", stats: StatsFn = numpy_kernel_stats) -> Kernel:
+    a = _float_array(k, name, check_finite=False)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] == 0:
         raise ValueError(f"{name}: expected a non-empty square 2-D array (N, N), got shape {a.shape}")
-    scale = float(np.abs(a).max())
-    asym = float(np.abs(a - a.T).max())
+    finite, scale, row_sum, asym = stats(a, True)
+    if not finite:
+        _refuse_nonfinite(a, name)
     if asym > 1e-8 * scale:
         raise ValueError(
             f"{name}: expected a symmetric matrix, max|K - K.T| = {asym:.3g} exceeds 1e-8 * max|K| = {1e-8 * scale:.3g}"
         )
-    return a
+    return Kernel(a, row_sum)
 
 
-def kernel_test(k, n: int, name: str = "k_test_train") -> np.ndarray:
-    a = _float_array(k, name)
+def kernel_test(k, n: int, name: str = "k_test_train", stats: StatsFn = numpy_kernel_stats) -> np.ndarray:
+    a = _float_array(k, name, check_finite=False)
     if a.ndim != 2 or a.shape[1] != n or a.shape[0] == 0:
         raise ValueError(f"{name}: expected a 2-D array (M, N) with N={n} columns (k_train's size), got shape {a.shape}")
+    if not stats(a, False)[0]:
+        _refuse_nonfinite(a, name)
     return a
 
 
@@ -167,12 +199,12 @@ class TestSet(NamedTuple):
     f0: np.ndarray | None
 
 
-def test_set(k_test_train, f0_test, n: int, tg: Targets) -> TestSet:
+def test_set(k_test_train, f0_test, n: int, tg: Targets, stats: StatsFn = numpy_kernel_stats) -> TestSet:
     if k_test_train is None:
         if f0_test is not None:
             raise ValueError("f0_test: given without k_test_train (test outputs need the test-train kernel)")
         return TestSet(None, None)
-    k = kernel_test(k_test_train, n)
+    k = kernel_test(k_test_train, n, stats=stats)
     return TestSet(k, initial(f0_test, k.shape[0], tg, "f0_test", "k_test_train's"))
 
 
@@ -217,15 +249,15 @@ def tolerances(rtol, atol) -> tuple[float, float]:
     return r, a
 
 
-def default_dt(k: np.ndarray) -> float:
+def default_dt(kern: Kernel) -> float:
     """N / max_i Σ_j |K_ij| <= N / λ_max: a stable RK4 step for MSE and cross-entropy."""
-    row = float(np.abs(k).sum(axis=1).max())
-    return k.shape[0] / row if row > 0 else 1.0
+    row = kern.max_row_abs_sum
+    return kern.k.shape[0] / row if row > 0 else 1.0
 
 
-def step(dt, k: np.ndarray, meth: str) -> float:
+def step(dt, kern: Kernel, meth: str) -> float:
     if dt is None:
-        return default_dt(k) if meth == "rk4" else 0.0
+        return default_dt(kern) if meth == "rk4" else 0.0
     if meth != "rk4":
         raise ValueError("dt: only used by method='rk4' (dopri5 chooses its own steps from rtol/atol)")
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not np.isfinite(dt) or dt <= 0:

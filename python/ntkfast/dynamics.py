@@ -22,6 +22,15 @@ from .kernels import kernels
 __all__ = ["kernel_gd_mse", "kernel_gd", "infinite_ensemble", "KernelGDResult", "EnsembleResult"]
 
 
+def _stats_with(threads: int):
+    """The kernel checks of _dynamics_api, compiled: two passes, no N×N temporaries."""
+    return lambda a, symmetric: _core.kernel_stats(a, symmetric, threads)
+
+
+def _stats(a: np.ndarray, symmetric: bool) -> tuple:
+    return _stats_with(resolve_n_threads(None))(a, symmetric)
+
+
 def _spectrum(k: np.ndarray, ridge: float):
     """eigh of K + ridge·I, and which eigenvalues count as 0 (below N·eps·λ_max)."""
     n = k.shape[0]
@@ -58,12 +67,12 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     KernelGDResult with ``f_train`` (T, N, O), ``f_test`` (T, M, O) or None, ``loss`` (T,) the MSE
     of f_train; ``n_rhs = n_steps = n_rejected = 0``.
     """
-    k = A.kernel_train(k_train)
+    k = A.kernel_train(k_train, stats=_stats).k
     n = k.shape[0]
     tg = A.targets(y_train, n)
     ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
     f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.test_set(k_test_train, f0_test, n, tg)
+    test = A.test_set(k_test_train, f0_test, n, tg, stats=_stats)
     r = A.ridge(ridge)
 
     lam, v, zero = _spectrum(k, r)
@@ -113,18 +122,20 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     KernelGDResult: ``f_train`` (T, N, O), ``f_test`` (T, M, O) or None, ``loss`` (T,),
     ``n_rhs`` (products K·D), ``n_steps`` (accepted), ``n_rejected`` (0 for rk4).
     """
-    k = A.kernel_train(k_train)
+    threads = resolve_n_threads(n_threads)
+    stats = _stats_with(threads)
+    kern = A.kernel_train(k_train, stats=stats)
+    k = kern.k
     n = k.shape[0]
     tg = A.targets(y_train, n)
     ts = A.times(t, allow_inf=False, who="kernel_gd")
     ls = A.loss(loss, tg)
     f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.test_set(k_test_train, f0_test, n, tg)
+    test = A.test_set(k_test_train, f0_test, n, tg, stats=stats)
     meth = A.method(method)
     rt, at = A.tolerances(rtol, atol)
-    h = A.step(dt, k, meth)
+    h = A.step(dt, kern, meth)
     steps = A.max_steps(max_steps)
-    threads = resolve_n_threads(n_threads)
 
     y = np.ascontiguousarray(tg.y)
     n_out = y.shape[1]

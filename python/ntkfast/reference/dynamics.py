@@ -41,7 +41,7 @@ def _eigh(k, ridge):
 def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
                   ridge=0.0) -> KernelGDResult:
     """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form)."""
-    k = A.kernel_train(k_train)
+    k = A.kernel_train(k_train).k
     n = k.shape[0]
     tg = A.targets(y_train, n)
     ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
@@ -182,7 +182,8 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     """numpy version of :func:`ntkfast.kernel_gd` (RK4 with fixed dt, or dopri5 with the same
     step control as the C++ core). ``n_threads`` is accepted for the same signature; numpy's BLAS
     decides its own threading."""
-    k = A.kernel_train(k_train)
+    kern = A.kernel_train(k_train)
+    k = kern.k
     n = k.shape[0]
     tg = A.targets(y_train, n)
     ts = A.times(t, allow_inf=False, who="kernel_gd")
@@ -191,7 +192,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     test = A.test_set(k_test_train, f0_test, n, tg)
     meth = A.method(method)
     rt, at = A.tolerances(rtol, atol)
-    h = A.step(dt, k, meth)
+    h = A.step(dt, kern, meth)
     steps = A.max_steps(max_steps)
     if n_threads is not None:
         from .._threads import resolve_n_threads

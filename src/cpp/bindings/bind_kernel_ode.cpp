@@ -131,6 +131,18 @@ void kernel_matvec(const Array& k, const Array& d, Array out, int n_threads) {
     ntkfast::kernel_product(m, n, n_out, 1.0, k.data(), d.data(), 0.0, out.mutable_data(), n_threads);
 }
 
+// (finite, max |k|, max row sum of |k|, max |k − kᵀ| (0 unless symmetric)) for the validation.
+py::tuple kernel_stats(const Array& k, bool symmetric, int n_threads) {
+    if (k.ndim() != 2) throw std::invalid_argument("k must be 2-D");
+    ntkfast::KernelStats s;
+    {
+        py::gil_scoped_release release;
+        s = ntkfast::kernel_stats(k.data(), static_cast<std::size_t>(k.shape(0)),
+                                  static_cast<std::size_t>(k.shape(1)), symmetric, n_threads);
+    }
+    return py::make_tuple(s.finite, s.max_abs, s.max_row_abs_sum, s.max_asymmetry);
+}
+
 double read_bandwidth(std::size_t n_bytes, int n_threads, int repeats) {
     py::gil_scoped_release release;
     return ntkfast::read_bandwidth(n_bytes, n_threads, repeats);
@@ -151,6 +163,8 @@ void bind_kernel_ode(py::module_& m) {
           py::arg("out").noconvert(), py::arg("n_threads"));
     m.def("kernel_matvec", &kernel_matvec, py::arg("k").noconvert(), py::arg("d").noconvert(),
           py::arg("out").noconvert(), py::arg("n_threads"), "out = k @ d (row tiles, GIL released).");
+    m.def("kernel_stats", &kernel_stats, py::arg("k").noconvert(), py::arg("symmetric"),
+          py::arg("n_threads"), "(finite, max|k|, max row sum of |k|, max|k - k.T|) of a kernel.");
     m.def("read_bandwidth", &read_bandwidth, py::arg("n_bytes"), py::arg("n_threads"),
           py::arg("repeats") = 5,
           "Bytes per second of a streaming read-only pass over n_bytes (best of repeats).");

@@ -416,6 +416,54 @@ OdeStats integrate_kernel_ode(const KernelOdeProblem& problem, const double* tim
     return integrator.run();
 }
 
+KernelStats kernel_stats(const double* k, std::size_t rows, std::size_t cols, bool symmetric,
+                         int n_threads) {
+    if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
+    if (symmetric && rows != cols) throw std::invalid_argument("a symmetric check needs a square matrix");
+    constexpr std::size_t kBlock = 64;
+    const std::size_t n_blocks = (rows + kBlock - 1) / kBlock;
+    std::vector<KernelStats> per_block(n_blocks);
+    const std::ptrdiff_t nb = static_cast<std::ptrdiff_t>(n_blocks);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && nb > 1)
+    for (std::ptrdiff_t b = 0; b < nb; ++b) {
+        KernelStats s;
+        const std::size_t i0 = static_cast<std::size_t>(b) * kBlock, i1 = std::min(rows, i0 + kBlock);
+        for (std::size_t i = i0; i < i1; ++i) {
+            const double* row = k + i * cols;
+            double sum = 0.0, mx = 0.0;
+            bool finite = true;
+            for (std::size_t j = 0; j < cols; ++j) {
+                const double a = std::abs(row[j]);
+                finite = finite && a <= std::numeric_limits<double>::max();  // false for inf, NaN
+                sum += a;
+                mx = std::max(mx, a);
+            }
+            s.finite = s.finite && finite;
+            s.max_abs = std::max(s.max_abs, mx);
+            s.max_row_abs_sum = std::max(s.max_row_abs_sum, sum);
+        }
+        // Asymmetry: this block of rows against the blocks at and right of the diagonal, each
+        // compared with its mirror block (read down a few cached columns).
+        if (symmetric) {
+            for (std::size_t j0 = i0; j0 < cols; j0 += kBlock) {
+                const std::size_t j1 = std::min(cols, j0 + kBlock);
+                for (std::size_t i = i0; i < i1; ++i)
+                    for (std::size_t j = std::max(j0, i + 1); j < j1; ++j)
+                        s.max_asymmetry = std::max(s.max_asymmetry, std::abs(k[i * cols + j] - k[j * cols + i]));
+            }
+        }
+        per_block[static_cast<std::size_t>(b)] = s;
+    }
+    KernelStats total;
+    for (const KernelStats& s : per_block) {
+        total.finite = total.finite && s.finite;
+        total.max_abs = std::max(total.max_abs, s.max_abs);
+        total.max_row_abs_sum = std::max(total.max_row_abs_sum, s.max_row_abs_sum);
+        total.max_asymmetry = std::max(total.max_asymmetry, s.max_asymmetry);
+    }
+    return total;
+}
+
 double read_bandwidth(std::size_t n_bytes, int n_threads, int repeats) {
     if (n_threads < 1 || repeats < 1) throw std::invalid_argument("n_threads and repeats must be >= 1");
     const std::size_t n = std::max<std::size_t>(n_bytes / sizeof(std::uint64_t), 1);
