@@ -139,10 +139,10 @@ def times(t, *, allow_inf: bool, who: str) -> np.ndarray:
     if np.isnan(arr).any():
         raise ValueError("t: contains NaN")
     if (arr < 0).any():
-        raise ValueError(f"t: times must be >= 0, got {arr[arr < 0][0]!r}")
+        raise ValueError(f"t: times must be >= 0, got {float(arr[arr < 0][0]):g}")
     if (np.diff(arr) < 0).any():
         i = int(np.argmax(np.diff(arr) < 0))
-        raise ValueError(f"t: times must be non-decreasing, got t[{i}]={arr[i]!r} > t[{i + 1}]={arr[i + 1]!r}")
+        raise ValueError(f"t: times must be non-decreasing, got t[{i}]={float(arr[i]):g} > t[{i + 1}]={float(arr[i + 1]):g}")
     if np.isinf(arr).any():
         if not allow_inf:
             raise ValueError(

@@ -83,7 +83,8 @@ def _rk4(rhs, f, ft, ts, dt, max_steps):
         counts.append(max(c, 1) if span > 0 else 0)
         t_prev = target
     if sum(counts) > max_steps:
-        raise RuntimeError(f"kernel_gd: rk4 with dt={dt} needs {sum(counts)} steps, more than max_steps={max_steps}")
+        raise RuntimeError(f"kernel_gd: rk4 with dt={dt:g} needs {sum(counts)} steps, more than max_steps={max_steps}; "
+                           "raise max_steps or dt (dt <= N / max row sum of |K| is stable)")
     out, out_t, t = [], [], 0.0
     for target, steps in zip(ts, counts):
         h = (target - t) / steps if steps else 0.0
@@ -131,13 +132,15 @@ def _dopri5(rhs, f, ft, ts, rtol, atol, max_steps):
     err_prev, last_rejected, accepted, rejected = 1e-4, False, 0, 0
     while j < len(ts):
         if accepted + rejected >= max_steps:
-            raise RuntimeError(f"kernel_gd: max_steps={max_steps} step attempts exceeded at t={t}")
+            raise RuntimeError(f"kernel_gd: max_steps={max_steps} step attempts exceeded at t={t:g} before reaching "
+                               f"t={ts[-1]:g}; raise max_steps or loosen rtol/atol")
         target, h_proposed = ts[j], h
         lands = t + 1.01 * h >= target
         if lands:
             h = target - t
         if not h > 0 or (t > 0 and t + h == t) or h < 1e-300:
-            raise RuntimeError(f"kernel_gd: step size underflow at t={t} (h={h})")
+            raise RuntimeError(f"kernel_gd: step size underflow at t={t:g} (h={h:g}); the outputs may have overflowed "
+                               "or the tolerances are too tight")
         ks, ls = [k1], [l1]
         for s in range(1, 6):
             y = f + h * sum(a * kk for a, kk in zip(_A[s], ks))

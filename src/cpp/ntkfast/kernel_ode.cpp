@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,6 +58,13 @@ void combine(std::size_t size, double* out, const double* base, double h, const 
     }
 }
 
+// A number for an error message, as %g would print it.
+std::string fmt(double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
 class Integrator {
 public:
     Integrator(const KernelOdeProblem& p, const double* times, std::size_t n_times,
@@ -96,8 +104,8 @@ private:
         if (p_.between_steps) p_.between_steps();
         if (stats_.n_steps + stats_.n_rejected >= o_.max_steps)
             throw std::runtime_error("kernel_gd: max_steps=" + std::to_string(o_.max_steps) +
-                                     " step attempts exceeded at t=" + std::to_string(t_) +
-                                     " before reaching t=" + std::to_string(times_[n_times_ - 1]) +
+                                     " step attempts exceeded at t=" + fmt(t_) +
+                                     " before reaching t=" + fmt(times_[n_times_ - 1]) +
                                      "; raise max_steps or loosen rtol/atol");
     }
 
@@ -115,7 +123,7 @@ private:
             t_prev = times_[j];
         }
         if (total > o_.max_steps)
-            throw std::runtime_error("kernel_gd: rk4 with dt=" + std::to_string(o_.dt) + " needs " +
+            throw std::runtime_error("kernel_gd: rk4 with dt=" + fmt(o_.dt) + " needs " +
                                      std::to_string(total) + " steps, more than max_steps=" +
                                      std::to_string(o_.max_steps) +
                                      "; raise max_steps or dt (dt <= N / max row sum of |K| is stable)");
@@ -210,8 +218,8 @@ private:
             const bool lands = t_ + 1.01 * h >= target;  // avoids a sliver of a step after this one
             if (lands) h = target - t_;
             if (!(h > 0.0) || (t_ > 0.0 && t_ + h == t_) || h < 1e-300)
-                throw std::runtime_error("kernel_gd: step size underflow at t=" + std::to_string(t_) +
-                                         " (h=" + std::to_string(h) +
+                throw std::runtime_error("kernel_gd: step size underflow at t=" + fmt(t_) +
+                                         " (h=" + fmt(h) +
                                          "); the outputs may have overflowed or the tolerances are too tight");
             for (int s = 1; s < 6; ++s) {
                 combine(size_, y.data(), f_.data(), h, stage_a[s - 1], kp, static_cast<std::size_t>(s),
