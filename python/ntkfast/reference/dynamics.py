@@ -46,7 +46,7 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     tg = A.targets(y_train, n)
     ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
     f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.test_set(k_test_train, f0_test, n, tg)
+    test = A.held_out(k_test_train, f0_test, n, tg)
     lam, v, zero = _eigh(k, A.ridge(ridge))
     f_train, f_test = [], []
     for tj in ts:
@@ -192,7 +192,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     ts = A.times(t, allow_inf=False, who="kernel_gd")
     ls = A.loss(loss, tg)
     f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.test_set(k_test_train, f0_test, n, tg)
+    test = A.held_out(k_test_train, f0_test, n, tg)
     meth = A.method(method)
     rt, at = A.tolerances(rtol, atol)
     h = A.step(dt, kern, meth)
