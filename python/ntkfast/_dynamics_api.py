@@ -144,8 +144,9 @@ def times(t, *, allow_inf: bool, who: str) -> np.ndarray:
         raise ValueError("t: contains NaN")
     if (arr < 0).any():
         raise ValueError(f"t: times must be >= 0, got {float(arr[arr < 0][0]):g}")
-    if (np.diff(arr) < 0).any():
-        i = int(np.argmax(np.diff(arr) < 0))
+    drops = arr[1:] < arr[:-1]  # not np.diff: inf - inf would warn for repeated trailing infs
+    if drops.any():
+        i = int(np.argmax(drops))
         raise ValueError(f"t: times must be non-decreasing, got t[{i}]={float(arr[i]):g} > t[{i + 1}]={float(arr[i + 1]):g}")
     if np.isinf(arr).any():
         if not allow_inf:
