@@ -16,9 +16,10 @@ namespace ntkfast {
 
 namespace {
 
-// Rows of K per BLAS call. Fixed (never derived from the thread count) so results are
-// thread-count invariant; large enough that re-reading the thin N×O right factor per tile is a
-// small fraction of the tile's own bytes, small enough to balance two to a few dozen threads.
+// Rows of K per parallel tile. Fixed (never derived from the thread count) so results are
+// thread-count invariant; large enough that a BLAS call's overhead and re-reading the thin N×O
+// right factor per tile are small next to the tile's own bytes, small enough to balance two to a
+// few dozen threads (N=4000 gives 32 tiles).
 constexpr std::size_t kTileRows = 128;
 
 // Dormand–Prince 5(4) (Dormand & Prince 1980; the coefficients of Hairer, Nørsett & Wanner,

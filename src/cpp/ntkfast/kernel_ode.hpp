@@ -9,8 +9,10 @@
 // same Runge–Kutta weights as F (identical to carrying the test outputs as extra state) and apply
 // K* only at the requested times.
 //
-// The right-hand side's product K·D is the whole cost: row tiles of K through gemm_row_tiles
-// (fixed tiles, so every entry is bit-identical for any thread count). Everything else is O(N·O).
+// The right-hand side's product K·D is the whole cost, and for the usual few outputs it is
+// memory bound: a streaming kernel reads K once per product (BLAS would copy K into its packed
+// layout first); wider products go through gemm_row_tiles. Both work on fixed row tiles, so every
+// entry is bit-identical for any thread count. Everything else is O(N·O) per evaluation.
 #pragma once
 
 #include <cstddef>
