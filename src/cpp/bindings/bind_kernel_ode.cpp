@@ -48,12 +48,10 @@ py::tuple kernel_ode(const Array& k, const Array& y, const Array& f0, const Arra
     p.n_threads = n_threads;
     const double* yp = y.data();
     if (loss == "mse") {
-        p.derivative = [=](const double* f, double* d) {
-            ntkfast::mse_derivative(n, n_out, yp, f, d, n_threads);
-        };
+        p.derivative = [=](const double* f, double* d) { ntkfast::mse_derivative(n, n_out, yp, f, d); };
     } else if (loss == "cross_entropy") {
         p.derivative = [=](const double* f, double* d) {
-            ntkfast::cross_entropy_derivative(n, n_out, yp, f, d, n_threads);
+            ntkfast::cross_entropy_derivative(n, n_out, yp, f, d);
         };
     } else if (loss == "callback") {
         if (!PyCallable_Check(callback.ptr())) throw std::invalid_argument("callback is not callable");

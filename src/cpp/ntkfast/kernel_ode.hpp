@@ -58,10 +58,9 @@ OdeStats integrate_kernel_ode(const KernelOdeProblem& problem, const double* tim
 
 // Built-in loss derivatives (y is n×n_out row-major): MSE d = f − y, cross-entropy
 // d = softmax(f) − y row by row (max subtracted before exp).
-void mse_derivative(std::size_t n, std::size_t n_out, const double* y, const double* f, double* d,
-                    int n_threads);
+void mse_derivative(std::size_t n, std::size_t n_out, const double* y, const double* f, double* d);
 void cross_entropy_derivative(std::size_t n, std::size_t n_out, const double* y, const double* f,
-                              double* d, int n_threads);
+                              double* d);
 
 // out (rows×n_out) = alpha · k (rows×n) · d (n×n_out) + beta · out, by fixed row tiles.
 void kernel_product(std::size_t rows, std::size_t n, std::size_t n_out, double alpha,
