@@ -361,6 +361,19 @@ def decay(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
     return np.where(zero, 1.0, np.exp(-t * np.where(zero, 0.0, lam) / n))
 
 
+def decay_change(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
+    """exp(−tλ/N) − 1 by expm1, 0 on the null space."""
+    return np.where(zero, 0.0, np.expm1(-t * np.where(zero, 0.0, lam) / n))
+
+
+def early(lam: np.ndarray, t: float, n: int) -> bool:
+    """Whether to write the training outputs as f_0 + V [e^{−tΛ/N} − 1] Vᵀ (f_0 − y) (every mode
+    has moved by less than 1 − 1/e: the change is small and this keeps its digits) rather than
+    y + V e^{−tΛ/N} Vᵀ (f_0 − y) (later: exact y where the modes have converged, a zero loss at
+    t=∞ instead of rounding)."""
+    return bool(np.isfinite(t) and t * max(float(lam.max()), 0.0) <= n)
+
+
 def bracket(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
     """(1 − exp(−tλ/N)) / λ: t/N on the null space (0 at t=∞: the pseudo-inverse)."""
     safe = np.where(zero, 1.0, lam)

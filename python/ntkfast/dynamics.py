@@ -51,7 +51,9 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     Time: C = (1/2N) Σ_i ||f(x_i) − y_i||², ∂_t f = −(1/N) K (f − y); t = lr × steps (neural-tangents
     divides by N·n_L instead). ``t = np.inf`` (last) gives kernel (ridge) regression. Eigenvalues
     below N·eps·λ_max, including negative rounding, count as 0: along them f_train does not move
-    and the bracket is t/N (0 at t=∞, the pseudo-inverse).
+    and the bracket is t/N (0 at t=∞, the pseudo-inverse). While t·λ_max/N <= 1 the training
+    outputs are computed as f_0 + V [exp(−tΛ/N) − 1] Vᵀ (f_0 − y) (expm1), which keeps the digits
+    of a small change.
 
     Parameters
     ----------
@@ -81,7 +83,10 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     f_train = np.empty((ts.size, n, tg.y.shape[1]))
     f_test = None if kv is None else np.empty((ts.size, kv.shape[0], tg.y.shape[1]))
     for j, tj in enumerate(ts):
-        f_train[j] = tg.y + v @ (A.decay(lam, tj, n, zero)[:, None] * coef)
+        if A.early(lam, tj, n):
+            f_train[j] = f0 + v @ (A.decay_change(lam, tj, n, zero)[:, None] * coef)
+        else:
+            f_train[j] = tg.y + v @ (A.decay(lam, tj, n, zero)[:, None] * coef)
         if kv is not None:
             f_test[j] = test.f0 - kv @ (A.bracket(lam, tj, n, zero)[:, None] * coef)
     loss = np.array([A.mse_value(fj, tg.y) for fj in f_train])

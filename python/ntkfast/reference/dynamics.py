@@ -50,8 +50,12 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     lam, v, zero = _eigh(k, A.ridge(ridge))
     f_train, f_test = [], []
     for tj in ts:
-        propagator = v @ np.diag(A.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
-        f_train.append(tg.y + propagator @ (f0 - tg.y))
+        if A.early(lam, tj, n):  # f0 + (exp(−tK/N) − I)(f0 − y): keeps the digits of a small change
+            change = v @ np.diag(A.decay_change(lam, tj, n, zero)) @ v.T
+            f_train.append(f0 + change @ (f0 - tg.y))
+        else:
+            propagator = v @ np.diag(A.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
+            f_train.append(tg.y + propagator @ (f0 - tg.y))
         if test.k is not None:
             t_op = test.k @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
             f_test.append(test.f0 - t_op @ (f0 - tg.y))
