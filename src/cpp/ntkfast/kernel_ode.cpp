@@ -355,11 +355,14 @@ void thin_product(std::size_t rows, std::size_t n, std::size_t n_out, double alp
     std::vector<double> dp(n * W, 0.0);
     for (std::size_t j = 0; j < n; ++j)
         for (std::size_t c = 0; c < n_out; ++c) dp[j * W + c] = d[j * n_out + c];
-    const std::ptrdiff_t n_tiles = static_cast<std::ptrdiff_t>((rows + kTileRows - 1) / kTileRows);
+    // A whole number of R-row passes per tile: single-row passes (a latency-bound chain of
+    // FMAs) only at the end of the matrix.
+    constexpr std::size_t tile_rows = kTileRows / R * R;
+    const std::ptrdiff_t n_tiles = static_cast<std::ptrdiff_t>((rows + tile_rows - 1) / tile_rows);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && n_tiles > 1)
     for (std::ptrdiff_t t = 0; t < n_tiles; ++t) {
-        const std::size_t begin = static_cast<std::size_t>(t) * kTileRows;
-        const std::size_t end = std::min(rows, begin + kTileRows);
+        const std::size_t begin = static_cast<std::size_t>(t) * tile_rows;
+        const std::size_t end = std::min(rows, begin + tile_rows);
         double acc[R * W];
         for (std::size_t r = begin; r < end;) {
             const std::size_t rr = r + R <= end ? R : 1;
