@@ -1,13 +1,239 @@
-"""Placeholder (issue 4): numpy kernel gradient descent."""
+"""Kernel gradient descent in plain numpy: the reference for ntkfast.dynamics (same signatures,
+same validation, same results up to rounding).
+
+Time convention (ntk-math.md §4): C = (1/N) Σ_i ℓ(f(x_i), y_i), ∂_t f = −(1/N) K d, t = lr × steps.
+Written to be read: the closed forms build T_t and exp(−tK/N) explicitly per time, the
+integrators carry the test outputs as extra ODE state.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dynamics_api as A
+from .._dynamics_api import DEFAULT_ATOL, DEFAULT_RTOL, EnsembleResult, KernelGDResult
+from .kernels import kernels
+
+__all__ = ["kernel_gd_mse", "kernel_gd", "infinite_ensemble"]
+
+# Dormand–Prince 5(4) tableau (Hairer, Nørsett & Wanner, "Solving ODEs I", Table 5.2).
+_A = [
+    [],
+    [1 / 5],
+    [3 / 40, 9 / 40],
+    [44 / 45, -56 / 15, 32 / 9],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+]
+_B = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]
+_E = [71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40]
+# PI step control as in the C++ core (Hairer's DOPRI5 defaults).
+_SAFETY, _FAC_MIN, _FAC_MAX, _BETA = 0.9, 0.2, 10.0, 0.04
+_ALPHA = 0.2 - 0.75 * _BETA
 
 
-def kernel_gd_mse(*args, **kwargs):
-    raise NotImplementedError
+def _eigh(k, ridge):
+    n = k.shape[0]
+    lam, v = np.linalg.eigh(k + ridge * np.eye(n))
+    zero = lam <= A.eigen_cutoff(lam, n)
+    return np.where(zero, 0.0, lam), v, zero
 
 
-def kernel_gd(*args, **kwargs):
-    raise NotImplementedError
+def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
+                  ridge=0.0) -> KernelGDResult:
+    """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form)."""
+    k = A.kernel_train(k_train)
+    n = k.shape[0]
+    tg = A.targets(y_train, n)
+    ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
+    f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
+    test = A.test_set(k_test_train, f0_test, n, tg)
+    lam, v, zero = _eigh(k, A.ridge(ridge))
+    f_train, f_test = [], []
+    for tj in ts:
+        propagator = v @ np.diag(A.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
+        f_train.append(tg.y + propagator @ (f0 - tg.y))
+        if test.k is not None:
+            t_op = test.k @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
+            f_test.append(test.f0 - t_op @ (f0 - tg.y))
+    f_train = np.array(f_train)
+    f_test = np.array(f_test) if test.k is not None else None
+    loss = np.array([A.mse_value(f, tg.y) for f in f_train])
+    return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss)
 
 
-def infinite_ensemble(*args, **kwargs):
-    raise NotImplementedError
+class _Rhs:
+    """(dF, dF_test) = −(1/N) (K D(F), K_test D(F)); counts evaluations."""
+
+    def __init__(self, k, k_test, d_fn):
+        self.k, self.k_test, self.d_fn, self.count = k, k_test, d_fn, 0
+
+    def __call__(self, f):
+        self.count += 1
+        d = self.d_fn(f)
+        n = self.k.shape[0]
+        kt = None if self.k_test is None else -(self.k_test @ d) / n
+        return -(self.k @ d) / n, kt
+
+
+def _rk4(rhs, f, ft, ts, dt, max_steps):
+    counts, t_prev = [], 0.0
+    for target in ts:
+        span = target - t_prev
+        c = int(np.ceil(span / dt - 1e-9)) if span > 0 else 0
+        counts.append(max(c, 1) if span > 0 else 0)
+        t_prev = target
+    if sum(counts) > max_steps:
+        raise RuntimeError(f"kernel_gd: rk4 with dt={dt} needs {sum(counts)} steps, more than max_steps={max_steps}")
+    out, out_t, t = [], [], 0.0
+    for target, steps in zip(ts, counts):
+        h = (target - t) / steps if steps else 0.0
+        for _ in range(steps):
+            k1, l1 = rhs(f)
+            k2, l2 = rhs(f + 0.5 * h * k1)
+            k3, l3 = rhs(f + 0.5 * h * k2)
+            k4, l4 = rhs(f + h * k3)
+            f = f + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            if ft is not None:
+                ft = ft + h / 6 * (l1 + 2 * l2 + 2 * l3 + l4)
+        t = target
+        out.append(f)
+        out_t.append(ft)
+    return out, out_t, sum(counts), 0
+
+
+def _norm(v, scale):
+    return float(np.sqrt(np.mean((v / scale) ** 2)))
+
+
+def _initial_step(rhs_f, f, k1, t_end, rtol, atol):
+    sc = atol + rtol * np.abs(f)
+    dnf, dny = _norm(k1, sc), _norm(f, sc)
+    h = 1e-6 if (dnf <= 1e-10 or dny <= 1e-10) else 0.01 * dny / dnf
+    h = min(h, t_end)
+    k_probe = rhs_f(f + h * k1)
+    der2 = _norm(k_probe - k1, sc) / h
+    der12 = max(der2, dnf)
+    h1 = max(1e-6, h * 1e-3) if der12 <= 1e-15 else (0.01 / der12) ** 0.2
+    return min(100 * h, h1, t_end)
+
+
+def _dopri5(rhs, f, ft, ts, rtol, atol, max_steps):
+    out, out_t = [], []
+    t, j = 0.0, 0
+    while j < len(ts) and ts[j] <= t:
+        out.append(f)
+        out_t.append(ft)
+        j += 1
+    if j == len(ts):
+        return out, out_t, 0, 0
+    k1, l1 = rhs(f)
+    h = _initial_step(lambda y: rhs(y)[0], f, k1, ts[-1], rtol, atol)
+    err_prev, last_rejected, accepted, rejected = 1e-4, False, 0, 0
+    while j < len(ts):
+        if accepted + rejected >= max_steps:
+            raise RuntimeError(f"kernel_gd: max_steps={max_steps} step attempts exceeded at t={t}")
+        target, h_proposed = ts[j], h
+        lands = t + 1.01 * h >= target
+        if lands:
+            h = target - t
+        if not h > 0 or (t > 0 and t + h == t) or h < 1e-300:
+            raise RuntimeError(f"kernel_gd: step size underflow at t={t} (h={h})")
+        ks, ls = [k1], [l1]
+        for s in range(1, 6):
+            y = f + h * sum(a * kk for a, kk in zip(_A[s], ks))
+            kn, ln = rhs(y)
+            ks.append(kn)
+            ls.append(ln)
+        f_new = f + h * sum(b * kk for b, kk in zip(_B, ks))
+        k7, l7 = rhs(f_new)
+        ks.append(k7)
+        e = h * sum(c * kk for c, kk in zip(_E, ks))
+        err = _norm(e, atol + rtol * np.maximum(np.abs(f), np.abs(f_new)))
+        if not np.isfinite(err):
+            err = np.inf
+        fac_err = err ** _ALPHA
+        if err <= 1.0:
+            if ft is not None:
+                ft = ft + h * sum(b * ll for b, ll in zip(_B, ls))
+            f, k1, l1 = f_new, k7, l7
+            t = target if lands else t + h
+            accepted += 1
+            fac = min(max(fac_err / err_prev ** _BETA / _SAFETY, 1 / _FAC_MAX), 1 / _FAC_MIN)
+            h_new = h / fac
+            if last_rejected:
+                h_new = min(h_new, h)
+            if lands:
+                h_new = max(h_new, h_proposed)
+            err_prev, last_rejected, h = max(err, 1e-4), False, h_new
+            while j < len(ts) and ts[j] <= t:
+                out.append(f)
+                out_t.append(ft)
+                j += 1
+        else:
+            rejected += 1
+            h = h / min(1 / _FAC_MIN, fac_err / _SAFETY)
+            last_rejected = True
+    return out, out_t, accepted, rejected
+
+
+def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=None, f0_test=None,
+              method="dopri5", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, dt=None, max_steps=10**6,
+              n_threads=None) -> KernelGDResult:
+    """numpy version of :func:`ntkfast.kernel_gd` (RK4 with fixed dt, or dopri5 with the same
+    step control as the C++ core). ``n_threads`` is accepted for the same signature; numpy's BLAS
+    decides its own threading."""
+    k = A.kernel_train(k_train)
+    n = k.shape[0]
+    tg = A.targets(y_train, n)
+    ts = A.times(t, allow_inf=False, who="kernel_gd")
+    ls = A.loss(loss, tg)
+    f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
+    test = A.test_set(k_test_train, f0_test, n, tg)
+    meth = A.method(method)
+    rt, at = A.tolerances(rtol, atol)
+    h = A.step(dt, k, meth)
+    steps = A.max_steps(max_steps)
+    if n_threads is not None:
+        from .._threads import resolve_n_threads
+        resolve_n_threads(n_threads)  # validated like the fast path, otherwise unused
+
+    rhs = _Rhs(k, test.k, A.derivative(ls, tg))
+    if meth == "rk4":
+        out, out_t, n_steps, n_rej = _rk4(rhs, f0, test.f0, ts, h, steps)
+    else:
+        out, out_t, n_steps, n_rej = _dopri5(rhs, f0, test.f0, ts, rt, at, steps)
+    f_train = np.array(out)
+    f_test = np.array(out_t) if test.k is not None else None
+    loss_t = A.loss_values(ls, f_train, tg)
+    return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
+                          rhs.count, n_steps, n_rej)
+
+
+def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activation="relu",
+                      weight_std=1.0, bias_std=0.0, ridge=0.0, covariance=True,
+                      n_threads=None) -> EnsembleResult:
+    """numpy version of :func:`ntkfast.infinite_ensemble` (kernels from ntkfast.reference)."""
+    xtr, xte, tg = A.ensemble_inputs(x_train, y_train, x_test)
+    ts = A.times(t, allow_inf=True, who="infinite_ensemble")
+    which = A.get(get)
+    r = A.ridge(ridge)
+    want_cov = A.flag(covariance, "covariance")
+    if n_threads is not None:
+        from .._threads import resolve_n_threads
+        resolve_n_threads(n_threads)
+    n = xtr.shape[0]
+    kr = kernels(np.vstack([xtr, xte]), depth=depth, activation=activation,
+                 weight_std=weight_std, bias_std=bias_std)
+    sigma = kr.nngp
+    kern = kr.ntk if which == "ntk" else sigma
+    lam, v, zero = _eigh(kern[:n, :n], r)
+    means, covs = [], []
+    for tj in ts:
+        t_op = kern[n:, :n] @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
+        means.append(t_op @ tg.y)
+        cov = (sigma[n:, n:] - t_op @ sigma[:n, n:] - sigma[n:, :n] @ t_op.T
+               + t_op @ sigma[:n, :n] @ t_op.T)
+        covs.append(0.5 * (cov + cov.T))
+    covs = np.array(covs)
+    var = np.maximum(np.diagonal(covs, axis1=1, axis2=2), 0.0).copy()
+    return EnsembleResult(ts, A.shaped(np.array(means), tg), covs if want_cov else None, var)
