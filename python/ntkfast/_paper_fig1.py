@@ -35,7 +35,7 @@ class Setup:
     depth: int = 4
     bias_std: float = 0.1
     weight_std: float = 1.0
-    n_train: int = 20
+    n_train: int = 10
     steps: int = 200
     lr: float = 1.0
     # γ on a uniform grid over [-π, π]; n_gamma - 1 must be a multiple of 8 so that the table's
@@ -94,6 +94,19 @@ def circle(gamma: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(gamma), np.sin(gamma)], axis=1)
 
 
+# Below this width a training step is too little work to share between threads: with n_threads
+# unset, such networks run on one thread (results are identical for any thread count). On a
+# loaded 2-core machine two threads made width 500 up to 20x slower than one (barrier waits).
+SMALL_WIDTH = 2000
+
+
+def threads_for(width: int, n_threads):
+    """The n_threads for one network: the user's choice, else one thread for small widths."""
+    if n_threads is not None:
+        return n_threads
+    return 1 if width <= SMALL_WIDTH else None
+
+
 def angle_index(gamma: np.ndarray, angle: float) -> int:
     i = int(np.argmin(np.abs(gamma - angle)))
     if abs(gamma[i] - angle) > 1e-9:
@@ -130,16 +143,17 @@ def compute(s: Setup, *, n_threads=None, log=None) -> Data:
     for width in s.widths:
         start = time.perf_counter()
         rows = {"theta_init": [], "theta_trained": [], "loss_init": [], "loss_trained": []}
+        threads = threads_for(width, n_threads)
         for i in range(s.n_inits):
             t0 = time.perf_counter()
             net = ntkfast.init_mlp([2] + [width] * (s.depth - 1) + [1], activation="relu",
                                     weight_std=s.weight_std, bias_std=s.bias_std,
                                     seed=[s.seed, 2, width, i], dtype=dtype)
-            theta0 = ntkfast.empirical_ntk(net, x0_d, xs_d, n_threads=n_threads)[0]
+            theta0 = ntkfast.empirical_ntk(net, x0_d, xs_d, n_threads=threads)[0]
             hist = ntkfast.train(net, x_train, y_train, lr=s.lr, steps=s.steps,
-                                  record_every=max(s.steps, 1), progress=False, n_threads=n_threads)
+                                 record_every=max(s.steps, 1), progress=False, n_threads=threads)
             del net  # a width-10000 network is 0.8 GB: hold one at a time
-            theta_t = ntkfast.empirical_ntk(hist.net, x0_d, xs_d, n_threads=n_threads)[0]
+            theta_t = ntkfast.empirical_ntk(hist.net, x0_d, xs_d, n_threads=threads)[0]
             rows["theta_init"].append(theta0)
             rows["theta_trained"].append(theta_t)
             rows["loss_init"].append(float(hist.loss[0]))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import ntkfast
-from ._paper_fig1 import angle_index, circle
+from ._paper_fig1 import angle_index, circle, threads_for
 
 QUANTILES = (0.1, 0.5, 0.9)
 # Angles of the printed table: none is a training angle (there the band has width ~0).
@@ -118,7 +118,8 @@ def compute(s: Setup, *, n_threads=None, log=None) -> Data:
                                     weight_std=s.weight_std, bias_std=s.bias_std,
                                     seed=[s.seed, 3, width, i], dtype=dtype)
             hist = ntkfast.train(net, x_train, y_train, lr=s.lr, steps=s.steps, x_test=xs,
-                                  record_every=max(s.steps, 1), progress=False, n_threads=n_threads)
+                                 record_every=max(s.steps, 1), progress=False,
+                                 n_threads=threads_for(width, n_threads))
             fs.append(np.asarray(hist.f_test[-1], dtype=np.float64))
             losses.append(float(hist.loss[-1]))
         runs.append(WidthRuns(width=width, f=np.array(fs), loss_trained=np.array(losses),
