@@ -258,3 +258,72 @@ def test_quantile_without_covariance(fn):
     else:
         np.testing.assert_allclose(q, full.quantile(0.9), rtol=1e-12)
         np.testing.assert_allclose(res.std, full.std, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unusual but valid input: same numbers as the plain call
+# ---------------------------------------------------------------------------------------------
+ALL_KGD = [pytest.param(ntkfast.kernel_gd_mse, id="mse"), pytest.param(ntkfast.kernel_gd, id="gd"),
+           pytest.param(reference.kernel_gd_mse, id="ref.mse"),
+           pytest.param(reference.kernel_gd, id="ref.gd")]
+
+
+def _strided(a):
+    """The same numbers as a non-contiguous view (every other column of a wider array)."""
+    big = np.zeros((a.shape[0], 2 * a.shape[1]))
+    big[:, ::2] = a
+    return big[:, ::2]
+
+
+@pytest.mark.parametrize("fn", ALL_KGD)
+def test_layouts_lists_and_float32_give_the_same_result(fn):
+    f0 = RNG.standard_normal((5, 2))
+    f0t = RNG.standard_normal((3, 2))
+    plain = fn(K, Y, [0.0, 0.5, 2.0], f0_train=f0, k_test_train=KT, f0_test=f0t)
+    variants = [
+        (np.asfortranarray(K), np.asfortranarray(Y), np.asfortranarray(f0), np.asfortranarray(KT),
+         np.asfortranarray(f0t)),
+        (_strided(K), _strided(Y), f0[::-1][::-1], _strided(KT), _strided(f0t)),
+        (K.tolist(), Y.tolist(), f0.tolist(), KT.tolist(), f0t.tolist()),
+    ]
+    for k, y, a, kt, b in variants:
+        got = fn(k, y, (0.0, 0.5, 2.0), f0_train=a, k_test_train=kt, f0_test=b)
+        np.testing.assert_array_equal(got.f_train, plain.f_train)
+        np.testing.assert_array_equal(got.f_test, plain.f_test)
+    # a result is a frozen record
+    with pytest.raises(AttributeError):
+        plain.t = None
+
+
+@pytest.mark.parametrize("fn", ALL_KGD)
+def test_one_training_point(fn):
+    res = fn(np.array([[2.0]]), np.array([1.0]), [0.0, 1.0, 3.0])
+    np.testing.assert_allclose(res.f_train, 1.0 - np.exp(-2.0 * np.array([[0.0], [1.0], [3.0]])),
+                               rtol=1e-7 if fn in (ntkfast.kernel_gd, reference.kernel_gd) else 1e-14)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_rk4_lands_on_requested_times_closer_than_dt(fn):
+    times = [0.0, 0.01, 0.02, 0.02, 1.5, 5.0]
+    res = fn(K, Y, times, method="rk4", dt=0.05)
+    exact = ntkfast.kernel_gd_mse(K, Y, times)
+    assert np.abs(res.f_train - exact.f_train).max() < 1e-6 * np.abs(exact.f_train).max()
+    np.testing.assert_array_equal(res.t, times)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_times_need_not_start_at_zero(fn):
+    a = fn(K, Y_CE, [2.0], loss="ce", method="rk4", dt=0.1)
+    b = fn(K, Y_CE, [0.0, 2.0], loss="ce", method="rk4", dt=0.1)
+    np.testing.assert_array_equal(a.f_train[0], b.f_train[1])
+
+
+@pytest.mark.parametrize("fn", ENSEMBLE)
+@pytest.mark.parametrize("get", ["ntk", "nngp"])
+def test_ensemble_at_the_training_points(fn, get):
+    # At t = ∞ the training points are interpolated: variance ~0, rounding may make it slightly
+    # negative; std must stay finite (no NaN, no warning) and the mean must be y.
+    res = fn(X, Y, X, [0.0, 10.0, np.inf], get=get, depth=3)
+    assert np.isfinite(res.std).all() and (res.std >= 0).all()
+    assert res.std[-1].max() < 1e-5 * res.std[0].max()
+    np.testing.assert_allclose(res.mean[-1], Y, atol=1e-8)

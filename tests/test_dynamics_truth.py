@@ -516,3 +516,34 @@ def test_ensemble_against_monte_carlo(impl):
     assert np.all(np.abs(sample - cov) < 5 * se_cov)
     # and the prediction is not the prior: training did shrink the variance
     assert np.all(np.diag(cov) < 0.9 * np.diag(s_all)[n:])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_default_tolerance_is_accurate_on_a_long_cross_entropy_run(impl):
+    # The benchmark problem shrunk (N = 150 instead of 4000): CE, 10 outputs, t up to 1000,
+    # K = NTK of standard normal points in 32 dimensions (relu, depth 3). The defaults must give
+    # 1e-6 relative against a tight solution.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((150, 32))
+    k = ntkfast.ntk(x, depth=3)
+    y = np.eye(10)[rng.integers(0, 10, 150)]
+    times = [0.0, 10.0, 100.0, 1000.0]
+    default = impl.kernel_gd(k, y, times, loss="ce", n_threads=1)
+    tight = impl.kernel_gd(k, y, times, loss="ce", rtol=1e-12, atol=1e-14, n_threads=1)
+    assert rel_err(default.f_train, tight.f_train) < 1e-6
+    assert tight.n_steps > default.n_steps
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_mse_by_ode_matches_the_closed_form_on_a_larger_problem(impl):
+    # issue item 2 again, on the benchmark-like kernel: 1e-8 at the default tolerances
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((160, 32))
+    kk = ntkfast.ntk(x, depth=3)
+    k, kt = kk[:150, :150], kk[150:, :150]
+    y = rng.standard_normal((150, 3))
+    times = [0.0, 1.0, 30.0, 1000.0]
+    ode = impl.kernel_gd(k, y, times, k_test_train=kt, n_threads=1)
+    closed = impl.kernel_gd_mse(k, y, times, k_test_train=kt)
+    assert rel_err(ode.f_train, closed.f_train) < 1e-8
+    assert rel_err(ode.f_test, closed.f_test) < 1e-8
