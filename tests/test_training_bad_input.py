@@ -179,3 +179,55 @@ def test_large_but_stable_lr_is_not_divergence(fn):
     bound = 2 * len(X) / np.linalg.eigvalsh(theta)[-1]
     hist = fn(net, X, Y[:, 0], lr=0.8 * bound, steps=30, progress=False)
     assert np.isfinite(hist.loss).all() and hist.loss[-1] < hist.loss[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Unusual but valid input
+# ---------------------------------------------------------------------------------------------
+def _strided(a):
+    big = np.zeros((a.shape[0], 2 * a.shape[1]))
+    big[:, ::2] = a
+    return big[:, ::2]
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_layouts_lists_and_numpy_scalars_give_the_same_result(fn):
+    plain = fn(NET, X, Y, lr=0.1, steps=3, x_test=X[:2], progress=False)
+    fortran_net = NET.copy()
+    fortran_net.weights[0] = np.asfortranarray(fortran_net.weights[0])
+    variants = [
+        (NET, np.asfortranarray(X), np.asfortranarray(Y), X[:2].copy(order="F"), 0.1, 3),
+        (NET, _strided(X), _strided(Y), _strided(X[:2]), np.float64(0.1), np.int64(3)),
+        (NET, X.tolist(), Y.tolist(), X[:2].tolist(), 0.1, 3),
+        (fortran_net, X, Y, X[:2], 0.1, 3),
+    ]
+    for net, x, y, xs, lr, steps in variants:
+        got = fn(net, x, y, lr=lr, steps=steps, x_test=xs, progress=False)
+        np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(got.f_test, plain.f_test, rtol=1e-15, atol=0)
+    with pytest.raises(AttributeError):
+        plain.t = None  # a frozen record
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_callable_loss_sees_float64_for_a_float32_net(fn):
+    seen = []
+
+    def mse(f, y):
+        seen.append((f.dtype, y.dtype, f.shape, y.shape))
+        return float(0.5 * ((f - y) ** 2).sum(axis=1).mean()), f - y
+
+    net32 = NET1.astype(np.float32)
+    fn(net32, X, Y[:, 0], lr=0.1, steps=2, loss=mse, progress=False)
+    assert set(seen) == {(np.dtype(np.float64), np.dtype(np.float64), (6, 1), (6, 1))}
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_progress_bar_only_when_asked(fn, capfd):
+    fn(NET, X, Y, lr=0.1, steps=30, progress=False)
+    assert capfd.readouterr().err == ""
+    fn(NET, X, Y, lr=0.1, steps=30)  # stderr is not a terminal under pytest
+    assert capfd.readouterr().err == ""
+    fn(NET, X, Y, lr=0.1, steps=30, progress=True)
+    err = capfd.readouterr().err
+    assert "30" in err, f"no progress shown: {err!r}"

@@ -167,3 +167,18 @@ def test_ctrl_c_interrupts_a_long_train():
     finally:
         timer.cancel()
     assert time.perf_counter() - start < 5.0, "the interrupt was honoured only after the call"
+
+
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_divergence_parity(loss):
+    net, x, y, xs = setup(3, 3, loss, "relu", seed=6, width=24, n=12)
+    errors = []
+    for impl in (ntkfast.train, reference.train):
+        with pytest.raises(ntkfast.TrainingDivergedError) as info:
+            impl(net, x, y, lr=150.0, steps=400, loss=loss, record_every=2, x_test=xs,
+                 progress=False)
+        errors.append(info.value)
+    fast, ref = errors[0].history, errors[1].history
+    np.testing.assert_array_equal(fast.step, ref.step)
+    assert rel(fast.f_train, ref.f_train) <= 1e-8  # the last steps grow fast: rounding too
+    assert rel(fast.loss, ref.loss) <= 1e-8
