@@ -10,6 +10,9 @@ invariance (bit-identical results for n_threads 1, 2, 3) and Ctrl-C during a lon
 from __future__ import annotations
 
 import _thread
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -176,3 +179,25 @@ def test_ctrl_c_interrupts_a_long_kernel_gd():
     finally:
         timer.cancel()
     assert time.perf_counter() - start < 5.0, "the interrupt was honoured only after the call"
+
+
+_ENV_SCRIPT = """
+import hashlib, numpy as np, ntkfast
+rng = np.random.default_rng(3)
+x = rng.standard_normal((400, 5))
+k = ntkfast.ntk(x, depth=3)
+y = np.eye(3)[rng.integers(0, 3, 380)]
+r = ntkfast.kernel_gd(k[:380, :380], y, [0.0, 2.0], loss="ce", k_test_train=k[380:, :380])
+print(hashlib.sha256(r.f_train.tobytes() + r.f_test.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_kernel_gd_is_bit_identical_for_any_omp_num_threads():
+    digests = set()
+    for threads in (1, 3):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        out = subprocess.run([sys.executable, "-c", _ENV_SCRIPT], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1

@@ -8,6 +8,9 @@ orders): 1e-4. Also: bit-identical results for any thread count, and Ctrl-C in a
 from __future__ import annotations
 
 import _thread
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -182,3 +185,24 @@ def test_divergence_parity(loss):
     np.testing.assert_array_equal(fast.step, ref.step)
     assert rel(fast.f_train, ref.f_train) <= 1e-8  # the last steps grow fast: rounding too
     assert rel(fast.loss, ref.loss) <= 1e-8
+
+
+_ENV_SCRIPT = """
+import hashlib, numpy as np, ntkfast
+rng = np.random.default_rng(3)
+x = rng.standard_normal((300, 5))
+net = ntkfast.init_mlp([5, 260, 260, 2], seed=1)
+h = ntkfast.train(net, x, np.sin(x[:, :2]), lr=0.5, steps=3, progress=False)
+print(hashlib.sha256(h.f_train.tobytes() + h.net.weights[1].tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_train_is_bit_identical_for_any_omp_num_threads():
+    digests = set()
+    for threads in (1, 3):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        out = subprocess.run([sys.executable, "-c", _ENV_SCRIPT], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
