@@ -201,3 +201,27 @@ def test_kernel_gd_is_bit_identical_for_any_omp_num_threads():
                              text=True, check=True)
         digests.add(out.stdout.strip())
     assert len(digests) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark's building blocks (_core.kernel_matvec, _core.read_bandwidth)
+# ---------------------------------------------------------------------------------------------
+def test_kernel_matvec_is_k_times_d_for_any_thread_count():
+    rng = np.random.default_rng(12)
+    k = rng.standard_normal((333, 301))
+    d = rng.standard_normal((301, 7))
+    outs = []
+    for threads in (1, 2, 3):
+        out = np.full((333, 7), np.nan)
+        ntkfast._core.kernel_matvec(k, d, out, threads)
+        outs.append(out)
+    assert np.abs(outs[0] - k @ d).max() <= 1e-12 * np.abs(k @ d).max()
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    with pytest.raises(ValueError):
+        ntkfast._core.kernel_matvec(k, d[:300], np.empty((333, 7)), 1)
+
+
+def test_read_bandwidth_is_a_positive_rate():
+    rate = ntkfast._core.read_bandwidth(1 << 22, 1, 2)
+    assert np.isfinite(rate) and 1e8 < rate < 1e13  # bytes/s: between 0.1 GB/s and 10 TB/s
