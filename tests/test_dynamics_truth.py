@@ -547,3 +547,20 @@ def test_mse_by_ode_matches_the_closed_form_on_a_larger_problem(impl):
     closed = impl.kernel_gd_mse(k, y, times, k_test_train=kt)
     assert rel_err(ode.f_train, closed.f_train) < 1e-8
     assert rel_err(ode.f_test, closed.f_test) < 1e-8
+
+
+@pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, ntkfast.kernel_gd, ntkfast.infinite_ensemble,
+                                ntkfast.train])
+def test_docstrings_state_the_time_convention(fn):
+    # the spec asks each function to say which normalisation its time uses
+    doc = fn.__doc__ or ""
+    assert "1/N" in doc, f"{fn.__name__}: no 1/N time convention in the docstring"
+    assert "neural-tangents" in doc or "kernel_gd_mse" in doc
+
+
+def test_kernel_gd_docstring_states_its_default_tolerances():
+    import inspect
+    params = inspect.signature(ntkfast.kernel_gd).parameters
+    doc = ntkfast.kernel_gd.__doc__
+    for name in ("rtol", "atol"):
+        assert f"{name}={params[name].default!r}" in doc, f"default {name} not stated"
