@@ -71,21 +71,21 @@ BAD_KGD = [
     pytest.param("t", K, Y, [np.inf, 1.0], {}, id="t-inf-not-last"),
     pytest.param("t", K, Y, -np.inf, {}, id="t-minus-inf"),
     pytest.param("t", K, Y, "1", {}, id="t-string"),
-    pytest.param("f0_train", K, Y, 1.0, dict(f0_train=np.zeros((4, 2))), id="f0-rows"),
-    pytest.param("f0_train", K, Y, 1.0, dict(f0_train=np.zeros((5, 3))), id="f0-outputs"),
-    pytest.param("f0_train", K, Y[:, 0], 1.0, dict(f0_train=np.zeros((5, 1))), id="f0-2d-for-1d-y"),
-    pytest.param("f0_train", K, Y, 1.0, dict(f0_train=_with(np.zeros((5, 2)), (1, 1), np.nan)),
+    pytest.param("f0_train", K, Y, 1.0, {"f0_train": np.zeros((4, 2))}, id="f0-rows"),
+    pytest.param("f0_train", K, Y, 1.0, {"f0_train": np.zeros((5, 3))}, id="f0-outputs"),
+    pytest.param("f0_train", K, Y[:, 0], 1.0, {"f0_train": np.zeros((5, 1))}, id="f0-2d-for-1d-y"),
+    pytest.param("f0_train", K, Y, 1.0, {"f0_train": _with(np.zeros((5, 2)), (1, 1), np.nan)},
                  id="f0-nan"),
-    pytest.param("k_test_train", K, Y, 1.0, dict(k_test_train=KT[:, :4]), id="kt-columns"),
-    pytest.param("k_test_train", K, Y, 1.0, dict(k_test_train=KT[0]), id="kt-1d"),
-    pytest.param("k_test_train", K, Y, 1.0, dict(k_test_train=_with(KT, (0, 0), np.inf)),
+    pytest.param("k_test_train", K, Y, 1.0, {"k_test_train": KT[:, :4]}, id="kt-columns"),
+    pytest.param("k_test_train", K, Y, 1.0, {"k_test_train": KT[0]}, id="kt-1d"),
+    pytest.param("k_test_train", K, Y, 1.0, {"k_test_train": _with(KT, (0, 0), np.inf)},
                  id="kt-inf"),
-    pytest.param("f0_test", K, Y, 1.0, dict(f0_test=np.zeros((3, 2))), id="f0-test-without-kt"),
-    pytest.param("f0_test", K, Y, 1.0, dict(k_test_train=KT, f0_test=np.zeros((2, 2))),
+    pytest.param("f0_test", K, Y, 1.0, {"f0_test": np.zeros((3, 2))}, id="f0-test-without-kt"),
+    pytest.param("f0_test", K, Y, 1.0, {"k_test_train": KT, "f0_test": np.zeros((2, 2))},
                  id="f0-test-rows"),
-    pytest.param("f0_test", K, Y, 1.0, dict(k_test_train=KT, f0_test=np.zeros((3, 1))),
+    pytest.param("f0_test", K, Y, 1.0, {"k_test_train": KT, "f0_test": np.zeros((3, 1))},
                  id="f0-test-outputs"),
-    pytest.param("f0_test", K, Y, 1.0, dict(k_test_train=KT, f0_test=_with(np.zeros((3, 2)), 0, np.nan)),
+    pytest.param("f0_test", K, Y, 1.0, {"k_test_train": KT, "f0_test": _with(np.zeros((3, 2)), 0, np.nan)},
                  id="f0-test-nan"),
 ]
 
@@ -120,24 +120,24 @@ def test_kernel_gd_refuses_infinite_time_and_points_to_the_closed_form(fn):
 
 @pytest.mark.parametrize("fn", GD)
 @pytest.mark.parametrize("arg,kw", [
-    ("loss", dict(loss="hinge")),
-    ("loss", dict(loss=3)),
-    ("loss", dict(loss=None)),
-    ("method", dict(method="euler")),
-    ("method", dict(method=None)),
-    ("rtol", dict(rtol=-1e-6)),
-    ("rtol", dict(rtol=np.nan)),
-    ("atol", dict(atol=-1.0)),
-    ("atol", dict(atol=np.inf)),
-    ("dt", dict(method="rk4", dt=0.0)),
-    ("dt", dict(method="rk4", dt=-0.1)),
-    ("dt", dict(method="rk4", dt=np.nan)),
-    ("dt", dict(method="rk4", dt=np.inf)),
-    ("max_steps", dict(max_steps=0)),
-    ("max_steps", dict(max_steps=-5)),
-    ("max_steps", dict(max_steps=2.5)),
-    ("n_threads", dict(n_threads=0)),
-    ("n_threads", dict(n_threads="2")),
+    ("loss", {"loss": "hinge"}),
+    ("loss", {"loss": 3}),
+    ("loss", {"loss": None}),
+    ("method", {"method": "euler"}),
+    ("method", {"method": None}),
+    ("rtol", {"rtol": -1e-6}),
+    ("rtol", {"rtol": np.nan}),
+    ("atol", {"atol": -1.0}),
+    ("atol", {"atol": np.inf}),
+    ("dt", {"method": "rk4", "dt": 0.0}),
+    ("dt", {"method": "rk4", "dt": -0.1}),
+    ("dt", {"method": "rk4", "dt": np.nan}),
+    ("dt", {"method": "rk4", "dt": np.inf}),
+    ("max_steps", {"max_steps": 0}),
+    ("max_steps", {"max_steps": -5}),
+    ("max_steps", {"max_steps": 2.5}),
+    ("n_threads", {"n_threads": 0}),
+    ("n_threads", {"n_threads": "2"}),
 ])
 def test_kernel_gd_rejects_bad_options(fn, arg, kw):
     _raises_naming(arg, fn, K, Y, 1.0, **kw)
@@ -192,7 +192,7 @@ def test_callable_loss_exceptions_propagate(fn):
 
 @pytest.mark.parametrize("fn", GD)
 def test_max_steps_exceeded_is_a_runtime_error(fn):
-    for kw in (dict(method="rk4", dt=1e-3), dict(method="dopri5", rtol=1e-12, atol=1e-14)):
+    for kw in ({"method": "rk4", "dt": 1e-3}, {"method": "dopri5", "rtol": 1e-12, "atol": 1e-14}):
         with pytest.raises(RuntimeError, match="max_steps"):
             fn(K, Y, 50.0, max_steps=20, **kw)
 
@@ -223,12 +223,12 @@ BAD_ENSEMBLE = [  # (argument, x_train, y_train, x_test, t, keyword arguments)
     pytest.param("t", X, Y, XS, -1.0, {}, id="t-negative"),
     pytest.param("t", X, Y, XS, [2.0, 1.0], {}, id="t-unsorted"),
     pytest.param("t", X, Y, XS, [np.nan], {}, id="t-nan"),
-    pytest.param("get", X, Y, XS, 1.0, dict(get="both"), id="get"),
-    pytest.param("get", X, Y, XS, 1.0, dict(get=("ntk", "nngp")), id="get-tuple"),
-    pytest.param("depth", X, Y, XS, 1.0, dict(depth=0), id="depth"),
-    pytest.param("activation", X, Y, XS, 1.0, dict(activation="swish!"), id="activation"),
-    pytest.param("ridge", X, Y, XS, 1.0, dict(ridge=-1.0), id="ridge"),
-    pytest.param("weight_std", X, Y, XS, 1.0, dict(weight_std=-1.0), id="weight-std"),
+    pytest.param("get", X, Y, XS, 1.0, {"get": "both"}, id="get"),
+    pytest.param("get", X, Y, XS, 1.0, {"get": ("ntk", "nngp")}, id="get-tuple"),
+    pytest.param("depth", X, Y, XS, 1.0, {"depth": 0}, id="depth"),
+    pytest.param("activation", X, Y, XS, 1.0, {"activation": "swish!"}, id="activation"),
+    pytest.param("ridge", X, Y, XS, 1.0, {"ridge": -1.0}, id="ridge"),
+    pytest.param("weight_std", X, Y, XS, 1.0, {"weight_std": -1.0}, id="weight-std"),
 ]
 
 

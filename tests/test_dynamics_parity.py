@@ -40,8 +40,8 @@ def problem(n, m, o, seed, loss="mse", activation="relu", depth=3):
         y = np.eye(o)[rng.integers(0, o, n)]
     shape = (n, o) if o else (n,)
     tshape = (m, o) if o else (m,)
-    return dict(k_train=kk[:n, :n], y_train=y, k_test_train=kk[n:, :n],
-                f0_train=rng.standard_normal(shape), f0_test=rng.standard_normal(tshape))
+    return {"k_train": kk[:n, :n], "y_train": y, "k_test_train": kk[n:, :n],
+                "f0_train": rng.standard_normal(shape), "f0_test": rng.standard_normal(tshape)}
 
 
 def assert_same_result(fast, ref, tol):
@@ -81,7 +81,7 @@ def test_kernel_gd_parity(n, m, o, seed, loss, method):
     if m == 0:
         p.pop("k_test_train"), p.pop("f0_test")
     times = [0.0, 0.3, 0.3, 2.0, 7.0]
-    kw = dict(loss=loss, method=method)
+    kw = {"loss": loss, "method": method}
     if method == "rk4":
         kw["dt"] = 0.05
     # one thread: thread invariance is tested below, and on a loaded 2-core machine OpenMP
@@ -112,7 +112,7 @@ def test_kernel_gd_callable_loss_parity():
 
     p = problem(20, 4, 2, 6)
     p["f0_train"] = 3 * p["f0_train"]
-    for method, extra in [("rk4", dict(dt=0.1)), ("dopri5", {})]:
+    for method, extra in [("rk4", {"dt": 0.1}), ("dopri5", {})]:
         fast = ntkfast.kernel_gd(t=[0.0, 1.0, 6.0], loss=huber, method=method, **extra, **p)
         ref = reference.kernel_gd(t=[0.0, 1.0, 6.0], loss=huber, method=method, **extra, **p)
         assert_same_result(fast, ref, 1e-12 if method == "rk4" else 1e-9)
@@ -130,8 +130,8 @@ def test_infinite_ensemble_parity(get, covariance, two_d):
     x, xs = _points(10, 6, 7)
     rng = np.random.default_rng(8)
     y = rng.standard_normal((10, 2)) if two_d else rng.standard_normal(10)
-    kw = dict(get=get, depth=3, activation="erf", weight_std=1.3, bias_std=0.2, ridge=1e-3,
-              covariance=covariance)
+    kw = {"get": get, "depth": 3, "activation": "erf", "weight_std": 1.3, "bias_std": 0.2, "ridge": 1e-3,
+              "covariance": covariance}
     times = [0.0, 0.5, 20.0, np.inf]
     fast = ntkfast.infinite_ensemble(x, y, xs, times, **kw)
     ref = reference.infinite_ensemble(x, y, xs, times, **kw)
@@ -154,7 +154,7 @@ def test_infinite_ensemble_parity(get, covariance, two_d):
 def test_kernel_gd_is_bit_identical_for_any_thread_count(method):
     # Large enough for several row tiles of K.
     p = problem(700, 50, 3, 9, loss="ce")
-    kw = dict(t=[0.0, 1.0, 4.0], loss="ce", method=method)
+    kw = {"t": [0.0, 1.0, 4.0], "loss": "ce", "method": method}
     if method == "rk4":
         kw["dt"] = 0.25
     results = [ntkfast.kernel_gd(n_threads=k, **kw, **p) for k in (1, 2, 3)]

@@ -109,8 +109,8 @@ def problem(n=9, m=5, o=2, seed=0, f0_scale=0.5, depth=3):
     x = rng.standard_normal((n + m, 3))
     kk = ntkfast.ntk(x, depth=depth)
     y = rng.standard_normal((n, o))
-    return dict(k=kk[:n, :n], kt=kk[n:, :n], y=y, f0=f0_scale * rng.standard_normal((n, o)),
-                f0t=f0_scale * rng.standard_normal((m, o)), x=x)
+    return {"k": kk[:n, :n], "kt": kk[n:, :n], "y": y, "f0": f0_scale * rng.standard_normal((n, o)),
+                "f0t": f0_scale * rng.standard_normal((m, o)), "x": x}
 
 
 def singular_problem(n=8, m=4, o=2, rank=3, seed=1):
@@ -118,8 +118,8 @@ def singular_problem(n=8, m=4, o=2, rank=3, seed=1):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n, rank))
     b = rng.standard_normal((m, rank))
-    return dict(k=a @ a.T, kt=b @ a.T, y=rng.standard_normal((n, o)),
-                f0=rng.standard_normal((n, o)), f0t=rng.standard_normal((m, o)))
+    return {"k": a @ a.T, "kt": b @ a.T, "y": rng.standard_normal((n, o)),
+                "f0": rng.standard_normal((n, o)), "f0t": rng.standard_normal((m, o))}
 
 
 TIMES = np.array([0.0, 0.3, 0.3, 2.0, 7.5, 40.0])
@@ -260,7 +260,7 @@ def ce_problem(n=7, m=4, o=3, seed=2):
 def test_cross_entropy_matches_a_fine_rk4(impl, method):
     p = ce_problem()
     times = [0.0, 0.5, 2.0, 2.0, 6.0]
-    kw = dict(dt=0.01) if method == "rk4" else {}
+    kw = {"dt": 0.01} if method == "rk4" else {}
     res = impl.kernel_gd(p["k"], p["y"], times, loss="cross_entropy", f0_train=p["f0"],
                          k_test_train=p["kt"], f0_test=p["f0t"], method=method, **kw)
     ftr, fte = rk4_truth(p["k"], p["y"], p["f0"], times, lambda f: softmax(f) - p["y"],
@@ -294,7 +294,7 @@ def test_mse_by_ode_matches_the_closed_form(impl):
     # issue item 2: at the default tolerances, 1e-8 relative
     p = problem(n=20, m=6, o=2, seed=4)
     times = [0.0, 0.1, 1.0, 10.0, 100.0]
-    kw = dict(f0_train=p["f0"], k_test_train=p["kt"], f0_test=p["f0t"])
+    kw = {"f0_train": p["f0"], "k_test_train": p["kt"], "f0_test": p["f0t"]}
     ode = impl.kernel_gd(p["k"], p["y"], times, loss="mse", **kw)
     closed = impl.kernel_gd_mse(p["k"], p["y"], times, **kw)
     assert rel_err(ode.f_train, closed.f_train) < 1e-8
@@ -322,7 +322,7 @@ def test_rk4_is_fourth_order_and_counts_its_work(impl):
 def test_tight_dopri5_reaches_the_closed_form(impl):
     p = problem(n=10, m=4, o=2, seed=6)
     times = [0.5, 3.0, 30.0]
-    kw = dict(f0_train=p["f0"], k_test_train=p["kt"], f0_test=p["f0t"])
+    kw = {"f0_train": p["f0"], "k_test_train": p["kt"], "f0_test": p["f0t"]}
     exact = impl.kernel_gd_mse(p["k"], p["y"], times, **kw)
     loose = impl.kernel_gd(p["k"], p["y"], times, rtol=1e-5, atol=1e-7, **kw)
     tight = impl.kernel_gd(p["k"], p["y"], times, rtol=1e-12, atol=1e-14, **kw)
@@ -355,8 +355,8 @@ def _ce_callable(f, y):
 def test_callable_loss_matches_the_builtin(impl, name, fn, make):
     p = make()
     times = [0.0, 0.5, 4.0]
-    kw = dict(f0_train=p["f0"], k_test_train=p["kt"], f0_test=p["f0t"])
-    for method, extra in [("dopri5", {}), ("rk4", dict(dt=0.05))]:
+    kw = {"f0_train": p["f0"], "k_test_train": p["kt"], "f0_test": p["f0t"]}
+    for method, extra in [("dopri5", {}), ("rk4", {"dt": 0.05})]:
         a = impl.kernel_gd(p["k"], p["y"], times, loss=fn, method=method, **kw, **extra)
         b = impl.kernel_gd(p["k"], p["y"], times, loss=name, method=method, **kw, **extra)
         assert rel_err(a.f_train, b.f_train) < 1e-10, method
@@ -387,7 +387,7 @@ def test_custom_loss_against_rk4(impl):
 # ---------------------------------------------------------------------------------------------
 # infinite_ensemble
 # ---------------------------------------------------------------------------------------------
-ENS = dict(depth=3, activation="relu", weight_std=1.2, bias_std=0.2)
+ENS = {"depth": 3, "activation": "relu", "weight_std": 1.2, "bias_std": 0.2}
 
 
 def ens_problem(n=6, m=4, o=None, seed=8):

@@ -100,9 +100,9 @@ def test_train_parity(act, parameterization, loss):
     n_out = 3 if (loss == "ce" or i % 3 == 0) else 1
     net, x, y, xs = setup(depth, n_out, loss, act, parameterization, seed=i)
     lr = 0.5 if parameterization == "ntk" else 0.1
-    kw = dict(lr=lr, steps=20, loss=LOSS[loss], x_test=xs if i % 2 == 0 else None,
-              record_every=[None, 1, 3, 7][i % 4], track_ntk=[False, True, "full", "trace"][i % 4],
-              progress=False)
+    kw = {"lr": lr, "steps": 20, "loss": LOSS[loss], "x_test": xs if i % 2 == 0 else None,
+              "record_every": [None, 1, 3, 7][i % 4], "track_ntk": [False, True, "full", "trace"][i % 4],
+              "progress": False}
     fast = ntkfast.train(net, x, y, n_threads=1, **kw)
     ref = reference.train(net, x, y, **kw)
     assert_parity(fast, ref, F64_TOL)
@@ -114,14 +114,14 @@ def test_train_parity(act, parameterization, loss):
 @pytest.mark.parametrize("act", ["relu", "erf"])
 def test_train_parity_depths_and_outputs(depth, n_out, act):
     net, x, y, xs = setup(depth, n_out, "mse", act, seed=depth * 10 + n_out, width=12, n=16)
-    kw = dict(lr=0.7, steps=25, x_test=xs, record_every=5, progress=False)
+    kw = {"lr": 0.7, "steps": 25, "x_test": xs, "record_every": 5, "progress": False}
     assert_parity(ntkfast.train(net, x, y, **kw), reference.train(net, x, y, **kw), F64_TOL)
 
 
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_train_parity_float32(loss):
     net, x, y, xs = setup(3, 3, loss, "tanh", seed=3, dtype=np.float32, width=20, n=24)
-    kw = dict(lr=0.5, steps=20, loss=loss, x_test=xs, record_every=4, track_ntk=True, progress=False)
+    kw = {"lr": 0.5, "steps": 20, "loss": loss, "x_test": xs, "record_every": 4, "track_ntk": True, "progress": False}
     fast = ntkfast.train(net, x, y, **kw)
     ref = reference.train(net, x, y, **kw)
     assert fast.net.dtype == np.float32
@@ -136,7 +136,7 @@ def test_train_parity_float32(loss):
 def test_train_parity_wide():
     # Widths and N beyond one GEMM row tile.
     net, x, y, xs = setup(3, 2, "mse", "relu", seed=4, width=200, n=150, n_in=6)
-    kw = dict(lr=1.0, steps=10, x_test=xs, record_every=5, progress=False)
+    kw = {"lr": 1.0, "steps": 10, "x_test": xs, "record_every": 5, "progress": False}
     assert_parity(ntkfast.train(net, x, y, **kw), reference.train(net, x, y, **kw), F64_TOL)
 
 
@@ -145,7 +145,7 @@ def test_train_parity_wide():
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_train_is_bit_identical_for_any_thread_count(dtype, loss):
     net, x, y, xs = setup(3, 3, loss, "tanh", seed=5, width=260, n=300, n_in=5, dtype=dtype)
-    kw = dict(lr=0.5, steps=4, loss=loss, x_test=xs, record_every=2, progress=False)
+    kw = {"lr": 0.5, "steps": 4, "loss": loss, "x_test": xs, "record_every": 2, "progress": False}
     runs = [ntkfast.train(net, x, y, n_threads=k, **kw) for k in (1, 2, 3)]
     for r in runs[1:]:
         np.testing.assert_array_equal(r.f_train, runs[0].f_train)
