@@ -353,3 +353,23 @@ def test_repeated_infinite_times_in_the_ensemble(fn):
 @pytest.mark.parametrize("fn", GD)
 def test_kernel_gd_refuses_repeated_infinite_times_cleanly(fn):
     _raises_naming("t", fn, K, Y, [1.0, np.inf, np.inf])
+
+
+def _mse_value(f, y):
+    return 0.5 * float(((f - y) ** 2).sum(axis=1).mean())
+
+
+VALID_CALLABLES = [  # returns a user may write; all mean the MSE
+    pytest.param(lambda f, y: (np.float64(_mse_value(f, y)), f - y), id="numpy-scalar"),
+    pytest.param(lambda f, y: (np.array(_mse_value(f, y)), f - y), id="0d-array"),
+    pytest.param(lambda f, y: (_mse_value(f, y), np.asfortranarray(f - y)), id="d-fortran"),
+    pytest.param(lambda f, y: (_mse_value(f, y), _strided(f - y)), id="d-strided"),
+]
+
+
+@pytest.mark.parametrize("fn", GD)
+@pytest.mark.parametrize("loss", VALID_CALLABLES)
+def test_callable_loss_returns_in_any_layout(fn, loss):
+    plain = fn(K, Y, [0.0, 1.0], loss="mse", method="rk4", dt=0.1)
+    got = fn(K, Y, [0.0, 1.0], loss=loss, method="rk4", dt=0.1)
+    np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)

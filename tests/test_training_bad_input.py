@@ -231,3 +231,23 @@ def test_progress_bar_only_when_asked(fn, capfd):
     fn(NET, X, Y, lr=0.1, steps=30, progress=True)
     err = capfd.readouterr().err
     assert "30" in err, f"no progress shown: {err!r}"
+
+
+def _mse_value(f, y):
+    return 0.5 * float(((f - y) ** 2).sum(axis=1).mean())
+
+
+VALID_CALLABLES = [  # returns a user may write; all mean the MSE
+    pytest.param(lambda f, y: (np.float64(_mse_value(f, y)), f - y), id="numpy-scalar"),
+    pytest.param(lambda f, y: (np.array(_mse_value(f, y)), f - y), id="0d-array"),
+    pytest.param(lambda f, y: (_mse_value(f, y), np.asfortranarray(f - y)), id="d-fortran"),
+    pytest.param(lambda f, y: (_mse_value(f, y), _strided(f - y)), id="d-strided"),
+]
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+@pytest.mark.parametrize("loss", VALID_CALLABLES)
+def test_callable_loss_returns_in_any_layout(fn, loss):
+    plain = fn(NET, X, Y, lr=0.1, steps=3, progress=False)
+    got = fn(NET, X, Y, lr=0.1, steps=3, loss=loss, progress=False)
+    np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
