@@ -206,3 +206,27 @@ def test_train_is_bit_identical_for_any_omp_num_threads():
                              text=True, check=True)
         digests.add(out.stdout.strip())
     assert len(digests) == 1
+
+
+def test_train_releases_the_gil():
+    net = ntkfast.init_mlp([8, 512, 512, 1], seed=0)
+    x = np.random.default_rng(0).standard_normal((512, 8))
+    done = threading.Event()
+
+    def run():
+        try:
+            ntkfast.train(net, x, np.sin(x[:, 0]), lr=0.01, steps=40, progress=False, n_threads=1)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run)
+    start = time.perf_counter()
+    worker.start()
+    ticks = 0
+    while not done.is_set():
+        time.sleep(0.005)
+        ticks += 1
+    worker.join()
+    elapsed = time.perf_counter() - start
+    assert elapsed > 0.2, "too quick to tell"
+    assert ticks > 0.2 * elapsed / 0.005, f"{ticks} ticks in {elapsed:.2f} s"
