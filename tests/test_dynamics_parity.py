@@ -126,12 +126,13 @@ def _points(n, m, seed):
 @pytest.mark.parametrize("get", ["ntk", "nngp"])
 @pytest.mark.parametrize("covariance", [True, False])
 @pytest.mark.parametrize("two_d", [False, True])
-def test_infinite_ensemble_parity(get, covariance, two_d):
+@pytest.mark.parametrize("activation", ["erf", "tanh"])  # closed form / quadrature kernels
+def test_infinite_ensemble_parity(get, covariance, two_d, activation):
     x, xs = _points(10, 6, 7)
     rng = np.random.default_rng(8)
     y = rng.standard_normal((10, 2)) if two_d else rng.standard_normal(10)
-    kw = {"get": get, "depth": 3, "activation": "erf", "weight_std": 1.3, "bias_std": 0.2, "ridge": 1e-3,
-              "covariance": covariance}
+    kw = {"get": get, "depth": 3, "activation": activation, "weight_std": 1.3, "bias_std": 0.2,
+          "ridge": 1e-3, "covariance": covariance}
     times = [0.0, 0.5, 20.0, np.inf]
     fast = ntkfast.infinite_ensemble(x, y, xs, times, **kw)
     ref = reference.infinite_ensemble(x, y, xs, times, **kw)

@@ -1,7 +1,8 @@
 """Independent truth for kernel gradient descent (ntk-math.md §4) and the infinite ensemble.
 
-Convention under test: ∂_t f_t(x) = −(1/N) Σ_i K(x, x_i) d_t(x_i), C = (1/N) Σ_i ℓ(f(x_i), y_i),
-MSE ℓ = ½||f − y||² (d = f − y), cross-entropy ℓ = −Σ_k y_k log softmax(f)_k (d = softmax(f) − y).
+Convention under test: ∂_t f_t(x) = −(1/N) Σ_i K(x, x_i) d_t(x_i), C = (1/N) Σ_i ℓ(f(x_i), y_i);
+MSE ℓ = ½||f − y||² (d = f − y); cross-entropy ℓ = −Σ_k y_k log softmax(f)_k
+(d = softmax(f) − y).
 
 Truth used here shares nothing with ntkfast's dynamics code:
 (a) MSE: the matrix exponential exp(−tK/N) by Taylor series with scaling and squaring (no

@@ -121,7 +121,8 @@ def test_train_parity_depths_and_outputs(depth, n_out, act):
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_train_parity_float32(loss):
     net, x, y, xs = setup(3, 3, loss, "tanh", seed=3, dtype=np.float32, width=20, n=24)
-    kw = {"lr": 0.5, "steps": 20, "loss": loss, "x_test": xs, "record_every": 4, "track_ntk": True, "progress": False}
+    kw = {"lr": 0.5, "steps": 20, "loss": loss, "x_test": xs, "record_every": 4, "track_ntk": True,
+          "progress": False}
     fast = ntkfast.train(net, x, y, **kw)
     ref = reference.train(net, x, y, **kw)
     assert fast.net.dtype == np.float32

@@ -10,10 +10,11 @@
 (c) (the closed form solves the ODE) is in test_dynamics_truth.py::test_closed_form_solves_the_ode.
 
 Measured on this setup (ReLU, depth 3, 16 points, float32): (a) largest deviation over the
-trajectory 0.9 % (train) and 2.0 % (test) with one output, 0.9 % / 0.8 % with two; (b) slope of ||Θ_t − Θ^∞|| −0.44, slope of the drift −0.68 … −0.75 over three data
-sets. The drift falls faster than the width^(-1/2) bound: the O(n^(-1/2)) change of the
-parameters moves Θ only at second order for smooth activations (the literature finds 1/n,
-Dyer & Gur-Ari 2019; Huang & Yau 2020), and ReLU's jumps in φ' add a part between the two.
+trajectory 0.9 % (train) and 2.0 % (test) with one output, 0.9 % / 0.8 % with two; (b) slope
+of ||Θ_t − Θ^∞|| −0.44, slope of the drift −0.68 … −0.75 over three data sets. The drift falls
+faster than the width^(-1/2) bound: the O(n^(-1/2)) change of the parameters moves Θ only at
+second order for smooth activations (tanh measured −0.9 … −1.05 here, consistent with
+dΘ/dt = O(1/n) in Dyer & Gur-Ari 2019), and ReLU's jumps in φ' add a part between the two.
 So the drift is held to [−1.0, −0.35] (it shrinks, no faster than 1/n), while the issue's
 width^(-1/2) window [−0.65, −0.35] is asserted for the distance to the limit kernel.
 """
@@ -103,5 +104,6 @@ def test_kernel_drift_shrinks_with_width():
     distance_slope = np.polyfit(logw, np.log(distance), 1)[0]
     assert -0.65 <= distance_slope <= -0.35, (
         f"||Θ_t − Θ^∞|| slope {distance_slope:.3f} (means {np.round(distance, 4)})")
-    assert -1.0 <= drift_slope <= -0.35, f"drift slope {drift_slope:.3f} (means {np.round(drift, 4)})"
+    assert -1.0 <= drift_slope <= -0.35, (
+        f"drift slope {drift_slope:.3f} (means {np.round(drift, 4)})")
     assert drift[-1] < 0.05, "a width-2048 kernel should barely move"
