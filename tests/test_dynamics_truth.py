@@ -567,3 +567,19 @@ def test_kernel_gd_docstring_states_its_default_tolerances():
     for name in ("rtol", "atol"):
         stated = re.findall(rf"\b{name}\s*=\s*([0-9.eE+-]+)", doc)
         assert any(float(v) == params[name].default for v in stated), f"default {name} not stated"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_small_times_keep_their_digits(impl):
+    # (1 − e^{−tλ/N})/λ must be computed as −expm1(−tλ/N)/λ: at t = 1e-10 the plain form keeps
+    # ~6 digits, expm1 all of them. To first order f_test − f0_test = −(t/N) K*X (f0 − y).
+    p = problem()
+    t = 1e-10
+    # f0_test = 0 so that f_test is the increment itself
+    res = impl.kernel_gd_mse(p["k"], p["y"], [t], f0_train=p["f0"], k_test_train=p["kt"])
+    first_order = -t / 9 * p["kt"] @ (p["f0"] - p["y"])
+    assert rel_err(res.f_test[0], first_order) < 1e-8
+    x, y, xs = ens_problem()
+    ens = impl.infinite_ensemble(x, y, xs, t, covariance=False, **ENS)
+    k_xx, k_sx, _ = gram(x, xs, "ntk")
+    assert rel_err(ens.mean[0], t / len(x) * k_sx @ y) < 1e-8
