@@ -255,5 +255,6 @@ def test_kernel_gd_releases_the_gil():
     ticks, elapsed = _main_thread_progress_while(
         lambda: ntkfast.kernel_gd(t=3.0, loss="ce", method="rk4", dt=0.01, n_threads=1, **p))
     assert elapsed > 0.2, "too quick to tell"
-    # holding the GIL for the whole call would allow ~1 tick; released, ~elapsed / 5 ms
-    assert ticks > 0.2 * elapsed / 0.005, f"{ticks} ticks in {elapsed:.2f} s"
+    # holding the GIL for the whole call allows 1 tick; released, ~elapsed / 5 ms (fewer when
+    # the machine is loaded, hence the margin)
+    assert ticks >= 10, f"{ticks} ticks in {elapsed:.2f} s"

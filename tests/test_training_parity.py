@@ -230,4 +230,4 @@ def test_train_releases_the_gil():
     worker.join()
     elapsed = time.perf_counter() - start
     assert elapsed > 0.2, "too quick to tell"
-    assert ticks > 0.2 * elapsed / 0.005, f"{ticks} ticks in {elapsed:.2f} s"
+    assert ticks >= 10, f"{ticks} ticks in {elapsed:.2f} s (1 if the GIL were held)"
