@@ -36,7 +36,7 @@ CASES = [(act, par, depth, n_out, loss)
 
 @pytest.mark.parametrize("act,par,depth,n_out,loss", CASES)
 def test_fast_matches_reference_float64(act, par, depth, n_out, loss):
-    net, x, y, xt = _problem(depth, n_out, loss, act, par)
+    net, x, y, xt = _problem(depth, n_out, loss, act, par, n=40)  # > one 32-row pass tile
     kw = dict(lr=0.5, steps=20, loss=loss, x_test=xt, record_every=5, track_ntk=True, progress=False)
     fast = ntkfast.train(net, x, y, **kw)
     ref = reference.train(net, x, y, **kw)

@@ -49,13 +49,14 @@ MlpTraining<T>::MlpTraining(const MlpView<T>& net, std::vector<T*> weights, std:
         widest = std::max(widest, w);
     }
     if (n_rows > static_cast<std::size_t>(INT_MAX)) throw std::length_error("training: too many points for 32-bit BLAS");
+    dphi_from_act_ = net_.act.kind == Pointwise::ReluLike && net_.act.a >= 0.0 && net_.act.b > 0.0;
     act_.resize(depth_ + 1);
     dphi_.resize(depth_);
     std::size_t widest_hidden = 0;
     for (std::size_t l = 1; l <= depth_; ++l) {
         act_[l].resize(n_rows * n[l]);
         if (l < depth_) {
-            dphi_[l].resize(n_rows * n[l]);
+            if (!dphi_from_act_) dphi_[l].resize(n_rows * n[l]);
             widest_hidden = std::max(widest_hidden, n[l]);
         }
     }
@@ -77,7 +78,7 @@ void MlpTraining<T>::bias_phi_pass(std::size_t l) {
     const T sb = net_.bias_scale;
     if (!hidden && sb == T(0)) return;
     T* z = act_[l + 1].data();
-    T* dphi = hidden ? dphi_[l + 1].data() : nullptr;
+    T* dphi = hidden && !dphi_from_act_ ? dphi_[l + 1].data() : nullptr;
     const T* b = biases_[l];
     for_row_tiles(rows_, n_threads_, [&](std::size_t, std::size_t r0, std::size_t r1) {
         if (sb != T(0))
@@ -85,7 +86,7 @@ void MlpTraining<T>::bias_phi_pass(std::size_t l) {
                 T* row = z + r * n;
                 for (std::size_t j = 0; j < n; ++j) row[j] += sb * b[j];
             }
-        if (hidden) apply_pointwise(net_.act, z + r0 * n, dphi + r0 * n, (r1 - r0) * n);
+        if (hidden) apply_pointwise(net_.act, z + r0 * n, dphi ? dphi + r0 * n : nullptr, (r1 - r0) * n);
     });
 }
 
@@ -143,12 +144,31 @@ void MlpTraining<T>::set_output_gradient(const double* d) {
 }
 
 template <class T>
-void MlpTraining<T>::scale_and_sum_pass(T* g, const T* dphi, std::size_t n) {
+void MlpTraining<T>::below_pass(T* g, std::size_t l, bool hidden, const T* narrow) {
     const bool sums = net_.bias_scale != T(0);
-    if (!dphi && !sums) return;
+    if (!hidden && !sums) return;
+    const std::size_t n = net_.widths[l];
+    const T slope_neg = static_cast<T>(net_.act.a), slope_pos = static_cast<T>(net_.act.b);
+    const T* act = hidden ? act_[l].data() : nullptr;
+    const T* dphi = hidden && !dphi_from_act_ ? dphi_[l].data() : nullptr;
     for_row_tiles(rows_, n_threads_, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+        if (narrow) {  // g = s_w · narrow W^(l), narrow (rows × k) with k = n_{l+1} small
+            const std::size_t k_n = net_.widths[l + 1];
+            const T sw = net_.weight_scale[l];
+            const T* w = weights_[l];
+            for (std::size_t r = r0; r < r1; ++r) {
+                T* row = g + r * n;
+                const T* nr = narrow + r * k_n;
+                for (std::size_t j = 0; j < n; ++j) row[j] = nr[0] * w[j];
+                for (std::size_t k = 1; k < k_n; ++k)
+                    for (std::size_t j = 0; j < n; ++j) row[j] += nr[k] * w[k * n + j];
+                for (std::size_t j = 0; j < n; ++j) row[j] *= sw;
+            }
+        }
         if (dphi)
             for (std::size_t i = r0 * n; i < r1 * n; ++i) g[i] *= dphi[i];
+        else if (act)
+            for (std::size_t i = r0 * n; i < r1 * n; ++i) g[i] *= act[i] > T(0) ? slope_pos : slope_neg;
         if (sums) {
             double* p = partial_.data() + t * n;
             std::fill(p, p + n, 0.0);
@@ -170,7 +190,7 @@ void MlpTraining<T>::backward_update() {
     const auto& n = net_.widths;
     const T sb = net_.bias_scale;
     T* g = grad_out_.data();
-    scale_and_sum_pass(g, nullptr, n[depth_]);  // bias gradient of the output layer
+    below_pass(g, depth_, false, nullptr);  // only the bias gradient of the output layer
     for (std::size_t l = depth_; l-- > 0;) {
         const std::size_t n_in = n[l], n_out = n[l + 1];
         const T sw = net_.weight_scale[l];
@@ -182,9 +202,11 @@ void MlpTraining<T>::backward_update() {
         T* g_below = nullptr;
         if (l > 0) {  // from the weights before their update
             g_below = grad_[(depth_ - 1 - l) % 2].data();
-            gemm_row_tiles<T>(false, false, rows_, n_in, n_out, sw, g, n_out, weights_[l], n_in,
-                              T(0), g_below, n_in, tile_rows_, n_threads_);
-            scale_and_sum_pass(g_below, dphi_[l].data(), n_in);
+            const bool narrow = n_out <= kFusedBackwardRank;
+            if (!narrow)
+                gemm_row_tiles<T>(false, false, rows_, n_in, n_out, sw, g, n_out, weights_[l], n_in,
+                                  T(0), g_below, n_in, tile_rows_, n_threads_);
+            below_pass(g_below, l, true, narrow ? g : nullptr);
         }
         gemm_row_tiles<T>(true, false, n_out, n_in, rows_, static_cast<T>(-lr_ * sw), g, n_out,
                           activation(l), n_in, T(1), weights_[l], n_in, tile_rows_, n_threads_);

@@ -52,8 +52,11 @@ public:
 
 private:
     const T* activation(std::size_t l) const { return l == 0 ? x_ : act_[l].data(); }
-    void bias_phi_pass(std::size_t l);                 // z^(l+1) += s_b b; φ, φ' for hidden layers
-    void scale_and_sum_pass(T* g, const T* dphi, std::size_t n);  // g ∘= φ'; column sums of g
+    void bias_phi_pass(std::size_t l);  // z^(l+1) += s_b b; φ and φ' for hidden layers
+    // g (rows × n_l): for a hidden layer l, g ∘= φ'(z^(l)), forming g = s_w · narrow W^(l) first
+    // when `narrow` (rows × n_{l+1}, few columns) is given; then, when the biases train, the
+    // column sums of g into bias_grad_ (hidden = false: only those, e.g. of the output layer).
+    void below_pass(T* g, std::size_t l, bool hidden, const T* narrow);
 
     MlpView<T> net_;
     std::vector<T*> weights_, biases_;
@@ -65,6 +68,9 @@ private:
     std::size_t tile_rows_;
     int n_threads_;
     bool current_ = false;  // act_/dphi_ belong to the present parameters
+    // relu-like φ with slopes a >= 0, b > 0: φ'(z) = b where φ(z) > 0, else a, so φ' is read
+    // off the activations and never stored.
+    bool dphi_from_act_ = false;
 
     std::vector<std::vector<T>> act_;    // act_[l]: a^(l) (l = 1..L-1), act_[L] = f
     std::vector<std::vector<T>> dphi_;   // dphi_[l]: φ'(z^(l)), l = 1..L-1
@@ -73,6 +79,10 @@ private:
     std::vector<double> partial_;        // per row tile column sums of a G (bias gradient)
     std::vector<double> bias_grad_;      // Σ_i G_i of the layer being updated
 };
+
+// A layer with at most this many outputs back-propagates by a product formed inside the φ' pass
+// (a rank-n_{l+1} update: one pass over G^(l-1) instead of a GEMM writing it and a pass scaling it).
+constexpr std::size_t kFusedBackwardRank = 4;
 
 // Rows per tile of the elementwise passes and of the partial sums (fixed: results do not depend
 // on the thread count).
