@@ -8,8 +8,9 @@
 //     ∂C/∂W^(l) = s_w^(l) G^(l)ᵀ a^(l),   ∂C/∂b^(l) = s_b Σ_i G^(l)_i.
 // Work per step: one GEMM per layer forward, one backward (none for layer 0: the input needs no
 // gradient) and one that adds −lr·s_w G^(l)ᵀ a^(l) straight into W^(l) (beta = 1: the update is
-// in place and no gradient array exists). Scales ride on the GEMMs' alpha; bias, φ and φ' are one
-// pass over each hidden layer. Every GEMM goes through gemm_row_tiles and every reduction over
+// in place and no gradient array exists). Scales ride on the GEMMs' alpha; bias, φ and φ' (and,
+// backwards, the φ' factor and the bias gradient's partial sums) are applied to each row tile
+// right after the GEMM wrote it, while it is in cache. Every GEMM goes through gemm_row_tiles and every reduction over
 // rows runs in a fixed order, so results are bit-identical for any thread count.
 #pragma once
 
@@ -52,11 +53,16 @@ public:
 
 private:
     const T* activation(std::size_t l) const { return l == 0 ? x_ : act_[l].data(); }
-    void bias_phi_pass(std::size_t l);  // z^(l+1) += s_b b; φ and φ' for hidden layers
-    // g (rows × n_l): for a hidden layer l, g ∘= φ'(z^(l)), forming g = s_w · narrow W^(l) first
-    // when `narrow` (rows × n_{l+1}, few columns) is given; then, when the biases train, the
-    // column sums of g into bias_grad_ (hidden = false: only those, e.g. of the output layer).
-    void below_pass(T* g, std::size_t l, bool hidden, const T* narrow);
+    // Row-tile pieces, run on the tile a GEMM has just written (or in a pass of their own).
+    void bias_phi_rows(std::size_t l, std::size_t r0, std::size_t r1);  // z^(l+1) += s_b b; φ, φ'
+    // g = s_w · g_above W^(l) for a layer with few outputs (k = n_{l+1} <= kFusedBackwardRank).
+    void narrow_product_rows(std::size_t l, const T* g_above, T* g, std::size_t r0,
+                             std::size_t r1) const;
+    // g (rows × n_l) ∘= φ'(z^(l)) when hidden; then this tile's column sums of g when the biases
+    // train (bias gradient of layer l-1).
+    void dphi_and_sums_rows(std::size_t l, bool hidden, T* g, std::size_t tile, std::size_t r0,
+                            std::size_t r1);
+    void update_bias(std::size_t l);  // b^(l) −= lr·s_b Σ_i G^(l)_i from the tiles' sums
 
     MlpView<T> net_;
     std::vector<T*> weights_, biases_;
@@ -76,16 +82,12 @@ private:
     std::vector<std::vector<T>> dphi_;   // dphi_[l]: φ'(z^(l)), l = 1..L-1
     std::vector<T> grad_[2];             // G^(l) of hidden layers, alternating
     std::vector<T> grad_out_;            // G^(L-1) = d/N
-    std::vector<double> partial_;        // per row tile column sums of a G (bias gradient)
+    std::vector<double> partial_;        // column sums of a G per row tile (bias gradient)
     std::vector<double> bias_grad_;      // Σ_i G_i of the layer being updated
 };
 
 // A layer with at most this many outputs back-propagates by a product formed inside the φ' pass
 // (a rank-n_{l+1} update: one pass over G^(l-1) instead of a GEMM writing it and a pass scaling it).
 constexpr std::size_t kFusedBackwardRank = 4;
-
-// Rows per tile of the elementwise passes and of the partial sums (fixed: results do not depend
-// on the thread count).
-constexpr std::size_t kTrainingPassRows = 32;
 
 }  // namespace ntkfast
