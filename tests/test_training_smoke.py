@@ -82,7 +82,8 @@ def test_reference_step_is_the_gradient():
 
 
 def test_thread_count_does_not_change_a_bit():
-    net, x, y, xt = _problem(3, 2, "mse", "relu", n=300, width=300, n0=8, dtype=np.float32)
+    # several GEMM row tiles (ntkfast.training.TILE_ROWS) in every product
+    net, x, y, xt = _problem(3, 2, "mse", "relu", n=600, width=300, n0=8, dtype=np.float32)
     runs = [ntkfast.train(net, x, y, lr=0.3, steps=4, x_test=xt, progress=False, n_threads=t)
             for t in (1, 2, 3)]
     for other in runs[1:]:
@@ -140,3 +141,11 @@ def test_records_and_shapes():
     assert h.f_train.shape == (4, 20) and h.f_test.shape == (4, 5) and h.ntk_drift is None
     h0 = ntkfast.train(net, x, y, lr=0.1, steps=0, progress=False)
     assert h0.f_train.shape == (1, 20, 1) and h0.step.tolist() == [0]
+
+
+def test_progress_bar_only_when_asked(capsys):
+    net, x, y, _ = _problem(2, 1, "mse")
+    ntkfast.train(net, x, y, lr=0.1, steps=3, progress=True)
+    assert "3/3" in capsys.readouterr().err
+    ntkfast.train(net, x, y, lr=0.1, steps=3)  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
