@@ -151,7 +151,9 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
         if xt.shape[1] != n0:
             raise ValueError(f"x_test: expected {n0} features (the network's input width), got shape {xt.shape}")
     every = max(1, n_steps // 100) if record_every is None else _count(record_every, "record_every", 1)
-    if not isinstance(track_ntk, (bool, str)) or (track_ntk is not False and track_ntk not in TRACK_MODES):
+    if not isinstance(track_ntk, (bool, str)):
+        raise TypeError(f"track_ntk: expected False, True, 'trace' or 'full', got {type(track_ntk).__name__}")
+    if track_ntk is not False and track_ntk not in TRACK_MODES:
         raise ValueError(f"track_ntk: expected False, True, 'trace' or 'full', got {track_ntk!r}")
     mode = None if track_ntk is False else TRACK_MODES[track_ntk]
     show = _progress_wanted(progress)
@@ -285,8 +287,16 @@ class Recorder:
 
     def diverged(self, step: int, loss: float, loss0: float) -> TrainingDivergedError:
         call = self.call
-        growth = f"grew from {loss0:.3g} at step 0 to {loss:.3g}" if np.isfinite(loss) else \
-            f"became {loss} (from {loss0:.3g} at step 0)"
+        if step == 0:  # nothing to do with lr: the untrained network already overflows
+            return TrainingDivergedError(
+                f"train: the loss of the initial network is {loss} (step 0, before any update); its "
+                f"outputs overflow in {call.net.dtype} (try net.astype(np.float64), smaller weights "
+                "or rescaled inputs)", self.history(trained_copy(call)))
+        if not np.isfinite(loss):
+            growth = f"became {loss} (from {loss0:.3g} at step 0)"
+        else:
+            factor = f" (×{loss / loss0:.3g})" if loss0 > 0 else ""
+            growth = f"grew from {loss0:.3g} at step 0 to {loss:.3g}{factor}"
         message = (
             f"train: gradient descent diverged at step {step} (t = {call.lr * step:g}, lr = {call.lr:g}): "
             f"the loss {growth}; the rule is a non-finite loss or one above "
@@ -294,5 +304,4 @@ class Recorder:
             "stable only for lr < 2N/λ_max(Θ), Θ the empirical NTK Gram matrix of the training set "
             "(ntkfast.empirical_ntk(net, x, output='full'), reshaped to (N·n_L, N·n_L))."
         )
-        net = self._last_net if self._last_net is not None else trained_copy(call)
-        return TrainingDivergedError(message, self.history(net))
+        return TrainingDivergedError(message, self.history(self._last_net))
