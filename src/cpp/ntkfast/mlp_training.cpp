@@ -27,7 +27,7 @@ void for_row_tiles(std::size_t rows, std::size_t tile_rows, int n_threads, F&& f
     }
 }
 
-// gemm_row_tiles (C = alpha·A·op(B) + beta·C, A not transposed), each row tile followed on the
+// gemm_row_tiles for C = alpha·A·op(B) (A not transposed, beta = 0), each row tile followed on the
 // same thread by epilogue(tile, r0, r1) while the tile is still in cache: the elementwise work
 // after a product costs no extra trip through memory. Same tiles as gemm_row_tiles.
 template <class T, class Epilogue>

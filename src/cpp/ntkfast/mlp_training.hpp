@@ -8,10 +8,12 @@
 //     ∂C/∂W^(l) = s_w^(l) G^(l)ᵀ a^(l),   ∂C/∂b^(l) = s_b Σ_i G^(l)_i.
 // Work per step: one GEMM per layer forward, one backward (none for layer 0: the input needs no
 // gradient) and one that adds −lr·s_w G^(l)ᵀ a^(l) straight into W^(l) (beta = 1: the update is
-// in place and no gradient array exists). Scales ride on the GEMMs' alpha; bias, φ and φ' (and,
-// backwards, the φ' factor and the bias gradient's partial sums) are applied to each row tile
-// right after the GEMM wrote it, while it is in cache. Every GEMM goes through gemm_row_tiles and every reduction over
-// rows runs in a fixed order, so results are bit-identical for any thread count.
+// in place and no gradient array exists). Scales ride on the GEMMs' alpha. Bias, φ and φ'
+// forwards, and the φ' factor and the bias gradient's partial sums backwards, are applied to each
+// row tile right after its GEMM wrote it, while it is in cache. A layer with few outputs (the
+// usual last layer) back-propagates by a rank-n_L product formed inside that tile pass instead.
+// The GEMMs run on the fixed row tiles of gemm_row_tiles and every reduction over rows runs in a
+// fixed order, so results are bit-identical for any thread count.
 #pragma once
 
 #include <cstddef>
