@@ -103,7 +103,8 @@ def _targets(y, n: int, n_out: int, dtype) -> tuple[np.ndarray, np.ndarray, bool
         raise ValueError(f"y: expected shape ({n}, {n_out}) (a 1-D y only for one output), got {arr.shape}")
     if arr.shape != ((n,) if squeeze else (n, n_out)):
         want = f"({n},) or ({n}, 1)" if n_out == 1 else f"({n}, {n_out})"
-        raise ValueError(f"y: expected shape {want} (one row per point of x, one column per network output), got {arr.shape}")
+        raise ValueError(f"y: expected shape {want} (one row per point of x, one column per network "
+                         f"output), got {arr.shape}")
     y64 = np.ascontiguousarray(arr.reshape(n, n_out), dtype=np.float64)
     with np.errstate(over="ignore"):  # too large for float32: refused just below
         y_dt = np.ascontiguousarray(y64, dtype=dtype)

@@ -59,10 +59,12 @@ MlpTraining<T>::MlpTraining(const MlpView<T>& net, std::vector<T*> weights, std:
     // BLAS takes 32-bit sizes; refuse here, where throwing is safe (not inside a parallel region).
     std::size_t widest = 0;
     for (std::size_t w : n) {
-        if (w > static_cast<std::size_t>(INT_MAX)) throw std::length_error("training: width exceeds 32-bit BLAS");
+        if (w > static_cast<std::size_t>(INT_MAX))
+            throw std::length_error("training: width exceeds 32-bit BLAS");
         widest = std::max(widest, w);
     }
-    if (n_rows > static_cast<std::size_t>(INT_MAX)) throw std::length_error("training: too many points for 32-bit BLAS");
+    if (n_rows > static_cast<std::size_t>(INT_MAX))
+        throw std::length_error("training: too many points for 32-bit BLAS");
     dphi_from_act_ = net_.act.kind == Pointwise::ReluLike && net_.act.a >= 0.0 && net_.act.b > 0.0;
     act_.resize(depth_ + 1);
     dphi_.resize(depth_);
