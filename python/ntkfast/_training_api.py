@@ -262,8 +262,12 @@ class Recorder:
                 self._ntk0, self._ntk0_norm = theta, float(np.linalg.norm(theta))
             diff = float(np.linalg.norm(theta - self._ntk0))
             self.drift.append(diff / self._ntk0_norm if self._ntk0_norm > 0 else (0.0 if diff == 0 else np.inf))
-        if step < call.steps:  # the network a divergence error would report
-            self._last_net = net.copy()
+        if step < call.steps:  # the network a divergence error would report, copied in place
+            if self._last_net is None:
+                self._last_net = net.copy()
+            else:
+                for dst, src in zip(self._last_net.weights + self._last_net.biases, net.weights + net.biases):
+                    np.copyto(dst, src)
 
     def _stack(self, arrays: list, shape_tail: tuple) -> np.ndarray:
         out = np.stack(arrays) if arrays else np.empty((0,) + shape_tail, self.call.net.dtype)
