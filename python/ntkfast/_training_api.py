@@ -43,8 +43,8 @@ class TrainingDivergedError(FloatingPointError):
     """Gradient descent blew up. ``history`` holds the records made before the step that
     diverged (its ``net`` is the network at the last of them)."""
 
-    def __init__(self, message: str, history: TrainingHistory):
-        super().__init__(message)
+    def __init__(self, message: str, history: TrainingHistory | None = None):
+        super().__init__(message)  # args = (message,): the error pickles (without its history)
         self.history = history
 
 

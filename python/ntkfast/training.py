@@ -22,7 +22,7 @@ from .networks import MLP
 from .reference.training import backward_update as _numpy_backward_update
 from .reference.training import forward as _numpy_forward
 
-__all__ = ["train", "TrainingHistory", "TrainingDivergedError", "TILE_ROWS"]
+__all__ = ["train", "TrainingHistory", "TrainingDivergedError"]
 
 # Output rows per tile of the GEMMs (one single-threaded BLAS call each, followed by that tile's
 # elementwise work). Fixed, so results do not depend on the thread count. Each tile repacks the
