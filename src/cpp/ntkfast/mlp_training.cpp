@@ -243,8 +243,13 @@ void MlpTraining<T>::backward_update() {
                                        });
         }
         // W^(l) += −lr·s_w G^(l)ᵀ a^(l): the update in place, no gradient array.
-        gemm_row_tiles<T>(true, false, n_out, n_in, rows_, static_cast<T>(-lr_ * sw), g, n_out,
-                          activation(l), n_in, T(1), weights_[l], n_in, tile_rows_, n_threads_);
+        const T step = static_cast<T>(-lr_ * sw);
+        if (n_out == 1)  // one row would be one tile: update W^(l)ᵀ, a column, by tiles of its rows
+            gemm_row_tiles<T>(true, false, n_in, 1, rows_, step, activation(l), n_in, g, 1, T(1),
+                              weights_[l], 1, tile_rows_, n_threads_);
+        else
+            gemm_row_tiles<T>(true, false, n_out, n_in, rows_, step, g, n_out, activation(l), n_in,
+                              T(1), weights_[l], n_in, tile_rows_, n_threads_);
         g = g_below;
     }
     current_ = false;
