@@ -43,8 +43,8 @@ class TrainingDivergedError(FloatingPointError):
     """Gradient descent blew up. ``history`` holds the records made before the step that
     diverged (its ``net`` is the network at the last of them)."""
 
-    def __init__(self, message: str, history: TrainingHistory):
-        super().__init__(message)
+    def __init__(self, message: str, history: TrainingHistory | None = None):
+        super().__init__(message)  # args = (message,): the error pickles (without its history)
         self.history = history
 
 
@@ -103,7 +103,8 @@ def _targets(y, n: int, n_out: int, dtype) -> tuple[np.ndarray, np.ndarray, bool
         raise ValueError(f"y: expected shape ({n}, {n_out}) (a 1-D y only for one output), got {arr.shape}")
     if arr.shape != ((n,) if squeeze else (n, n_out)):
         want = f"({n},) or ({n}, 1)" if n_out == 1 else f"({n}, {n_out})"
-        raise ValueError(f"y: expected shape {want} (one row per point of x, one column per network output), got {arr.shape}")
+        raise ValueError(f"y: expected shape {want} (one row per point of x, one column per network "
+                         f"output), got {arr.shape}")
     y64 = np.ascontiguousarray(arr.reshape(n, n_out), dtype=np.float64)
     with np.errstate(over="ignore"):  # too large for float32: refused just below
         y_dt = np.ascontiguousarray(y64, dtype=dtype)
@@ -151,7 +152,9 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
         if xt.shape[1] != n0:
             raise ValueError(f"x_test: expected {n0} features (the network's input width), got shape {xt.shape}")
     every = max(1, n_steps // 100) if record_every is None else _count(record_every, "record_every", 1)
-    if not isinstance(track_ntk, (bool, str)) or (track_ntk is not False and track_ntk not in TRACK_MODES):
+    if not isinstance(track_ntk, (bool, str)):
+        raise TypeError(f"track_ntk: expected False, True, 'trace' or 'full', got {type(track_ntk).__name__}")
+    if track_ntk is not False and track_ntk not in TRACK_MODES:
         raise ValueError(f"track_ntk: expected False, True, 'trace' or 'full', got {track_ntk!r}")
     mode = None if track_ntk is False else TRACK_MODES[track_ntk]
     show = _progress_wanted(progress)
@@ -259,8 +262,12 @@ class Recorder:
                 self._ntk0, self._ntk0_norm = theta, float(np.linalg.norm(theta))
             diff = float(np.linalg.norm(theta - self._ntk0))
             self.drift.append(diff / self._ntk0_norm if self._ntk0_norm > 0 else (0.0 if diff == 0 else np.inf))
-        if step < call.steps:  # the network a divergence error would report
-            self._last_net = net.copy()
+        if step < call.steps:  # the network a divergence error would report, copied in place
+            if self._last_net is None:
+                self._last_net = net.copy()
+            else:
+                for dst, src in zip(self._last_net.weights + self._last_net.biases, net.weights + net.biases):
+                    np.copyto(dst, src)
 
     def _stack(self, arrays: list, shape_tail: tuple) -> np.ndarray:
         out = np.stack(arrays) if arrays else np.empty((0,) + shape_tail, self.call.net.dtype)
@@ -285,8 +292,16 @@ class Recorder:
 
     def diverged(self, step: int, loss: float, loss0: float) -> TrainingDivergedError:
         call = self.call
-        growth = f"grew from {loss0:.3g} at step 0 to {loss:.3g}" if np.isfinite(loss) else \
-            f"became {loss} (from {loss0:.3g} at step 0)"
+        if step == 0:  # nothing to do with lr: the untrained network already overflows
+            return TrainingDivergedError(
+                f"train: the loss of the initial network is {loss} (step 0, before any update); its "
+                f"outputs overflow in {call.net.dtype} (try net.astype(np.float64), smaller weights "
+                "or rescaled inputs)", self.history(trained_copy(call)))
+        if not np.isfinite(loss):
+            growth = f"became {loss} (from {loss0:.3g} at step 0)"
+        else:
+            factor = f" (×{loss / loss0:.3g})" if loss0 > 0 else ""
+            growth = f"grew from {loss0:.3g} at step 0 to {loss:.3g}{factor}"
         message = (
             f"train: gradient descent diverged at step {step} (t = {call.lr * step:g}, lr = {call.lr:g}): "
             f"the loss {growth}; the rule is a non-finite loss or one above "
@@ -294,5 +309,4 @@ class Recorder:
             "stable only for lr < 2N/λ_max(Θ), Θ the empirical NTK Gram matrix of the training set "
             "(ntkfast.empirical_ntk(net, x, output='full'), reshaped to (N·n_L, N·n_L))."
         )
-        net = self._last_net if self._last_net is not None else trained_copy(call)
-        return TrainingDivergedError(message, self.history(net))
+        return TrainingDivergedError(message, self.history(self._last_net))

@@ -1,8 +1,10 @@
 """Plain-numpy full-batch gradient descent of a finite MLP: the loop a user would write, in the
 network's dtype. Same signature, inputs, errors and result as :func:`ntkfast.train`.
+C(θ) = (1/N) Σ_i ℓ(f_θ(x_i), y_i), θ ← θ − lr·∇C, t = lr × step (neural-tangents divides by N·n_L).
 
     forward:  z^(l+1) = s_w W^(l) a^(l) + s_b b^(l),  a^(l+1) = φ(z^(l+1)),  f = z^(L)
-    backward: g = d/N;  ∂C/∂W^(l) = s_w gᵀ a^(l),  ∂C/∂b^(l) = s_b Σ_i g_i,  g ← s_w (g W^(l)) ∘ φ'(z^(l))
+    backward: g = d/N;  ∂C/∂W^(l) = s_w gᵀ a^(l),  ∂C/∂b^(l) = s_b Σ_i g_i,
+              g ← s_w (g W^(l)) ∘ φ'(z^(l))
 """
 from __future__ import annotations
 

@@ -11,20 +11,34 @@
 namespace ntkfast {
 namespace {
 
-std::size_t n_pass_tiles(std::size_t rows) {
-    return (rows + kTrainingPassRows - 1) / kTrainingPassRows;
+std::size_t n_tiles_of(std::size_t rows, std::size_t tile_rows) {
+    return (rows + tile_rows - 1) / tile_rows;
 }
 
-// f(r0, r1) over the fixed row tiles of the elementwise passes, spread over threads. Each tile's
-// work is independent, so the thread count cannot change any result.
+// f(tile, r0, r1) over fixed tiles of tile_rows rows, spread over threads. Tiles are independent
+// and fixed by the shapes, so the thread count cannot change any result.
 template <class F>
-void for_row_tiles(std::size_t rows, int n_threads, F&& f) {
-    const std::ptrdiff_t n_tiles = static_cast<std::ptrdiff_t>(n_pass_tiles(rows));
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && n_tiles > 1)
+void for_row_tiles(std::size_t rows, std::size_t tile_rows, int n_threads, F&& f) {
+    const std::ptrdiff_t n_tiles = static_cast<std::ptrdiff_t>(n_tiles_of(rows, tile_rows));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && n_tiles > 1)
     for (std::ptrdiff_t t = 0; t < n_tiles; ++t) {
-        const std::size_t r0 = static_cast<std::size_t>(t) * kTrainingPassRows;
-        f(static_cast<std::size_t>(t), r0, std::min(rows, r0 + kTrainingPassRows));
+        const std::size_t r0 = static_cast<std::size_t>(t) * tile_rows;
+        f(static_cast<std::size_t>(t), r0, std::min(rows, r0 + tile_rows));
     }
+}
+
+// gemm_row_tiles for C = alpha·A·op(B) (A not transposed, beta = 0), each row tile followed on the
+// same thread by epilogue(tile, r0, r1) while the tile is still in cache: the elementwise work
+// after a product costs no extra trip through memory. Same tiles as gemm_row_tiles.
+template <class T, class Epilogue>
+void gemm_row_tiles_then(bool b_transposed, std::size_t m, std::size_t n, std::size_t k, T alpha,
+                         const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
+                         std::size_t ldc, std::size_t tile_rows, int n_threads, Epilogue&& epilogue) {
+    for_row_tiles(m, tile_rows, n_threads, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+        gemm_row_tiles<T>(false, b_transposed, r1 - r0, n, k, alpha, a + r0 * lda, lda, b, ldb,
+                          T(0), c + r0 * ldc, ldc, tile_rows, 1);
+        epilogue(t, r0, r1);
+    });
 }
 
 }  // namespace
@@ -45,17 +59,20 @@ MlpTraining<T>::MlpTraining(const MlpView<T>& net, std::vector<T*> weights, std:
     // BLAS takes 32-bit sizes; refuse here, where throwing is safe (not inside a parallel region).
     std::size_t widest = 0;
     for (std::size_t w : n) {
-        if (w > static_cast<std::size_t>(INT_MAX)) throw std::length_error("training: width exceeds 32-bit BLAS");
+        if (w > static_cast<std::size_t>(INT_MAX))
+            throw std::length_error("training: width exceeds 32-bit BLAS");
         widest = std::max(widest, w);
     }
-    if (n_rows > static_cast<std::size_t>(INT_MAX)) throw std::length_error("training: too many points for 32-bit BLAS");
+    if (n_rows > static_cast<std::size_t>(INT_MAX))
+        throw std::length_error("training: too many points for 32-bit BLAS");
+    dphi_from_act_ = net_.act.kind == Pointwise::ReluLike && net_.act.a >= 0.0 && net_.act.b > 0.0;
     act_.resize(depth_ + 1);
     dphi_.resize(depth_);
     std::size_t widest_hidden = 0;
     for (std::size_t l = 1; l <= depth_; ++l) {
         act_[l].resize(n_rows * n[l]);
         if (l < depth_) {
-            dphi_[l].resize(n_rows * n[l]);
+            if (!dphi_from_act_) dphi_[l].resize(n_rows * n[l]);
             widest_hidden = std::max(widest_hidden, n[l]);
         }
     }
@@ -65,28 +82,28 @@ MlpTraining<T>::MlpTraining(const MlpView<T>& net, std::vector<T*> weights, std:
     }
     grad_out_.resize(n_rows * net_.n_out());
     if (net_.bias_scale != T(0)) {
-        partial_.resize(n_pass_tiles(n_rows) * widest);
+        partial_.resize(n_tiles_of(n_rows, tile_rows_) * widest);
         bias_grad_.resize(widest);
     }
 }
 
 template <class T>
-void MlpTraining<T>::bias_phi_pass(std::size_t l) {
+void MlpTraining<T>::bias_phi_rows(std::size_t l, std::size_t r0, std::size_t r1) {
     const std::size_t n = net_.widths[l + 1];
     const bool hidden = l + 1 < depth_;
     const T sb = net_.bias_scale;
-    if (!hidden && sb == T(0)) return;
     T* z = act_[l + 1].data();
-    T* dphi = hidden ? dphi_[l + 1].data() : nullptr;
-    const T* b = biases_[l];
-    for_row_tiles(rows_, n_threads_, [&](std::size_t, std::size_t r0, std::size_t r1) {
-        if (sb != T(0))
-            for (std::size_t r = r0; r < r1; ++r) {
-                T* row = z + r * n;
-                for (std::size_t j = 0; j < n; ++j) row[j] += sb * b[j];
-            }
-        if (hidden) apply_pointwise(net_.act, z + r0 * n, dphi + r0 * n, (r1 - r0) * n);
-    });
+    if (sb != T(0)) {
+        const T* b = biases_[l];
+        for (std::size_t r = r0; r < r1; ++r) {
+            T* row = z + r * n;
+            for (std::size_t j = 0; j < n; ++j) row[j] += sb * b[j];
+        }
+    }
+    if (hidden) {
+        T* dphi = dphi_from_act_ ? nullptr : dphi_[l + 1].data() + r0 * n;
+        apply_pointwise(net_.act, z + r0 * n, dphi, (r1 - r0) * n);
+    }
 }
 
 template <class T>
@@ -94,10 +111,17 @@ void MlpTraining<T>::forward() {
     if (current_) return;
     const auto& n = net_.widths;
     for (std::size_t l = 0; l < depth_; ++l) {
-        gemm_row_tiles<T>(false, true, rows_, n[l + 1], n[l], net_.weight_scale[l], activation(l),
-                          n[l], weights_[l], n[l], T(0), act_[l + 1].data(), n[l + 1], tile_rows_,
-                          n_threads_);
-        bias_phi_pass(l);
+        const bool epilogue = l + 1 < depth_ || net_.bias_scale != T(0);
+        if (epilogue)
+            gemm_row_tiles_then<T>(true, rows_, n[l + 1], n[l], net_.weight_scale[l], activation(l),
+                                   n[l], weights_[l], n[l], act_[l + 1].data(), n[l + 1], tile_rows_,
+                                   n_threads_, [&](std::size_t, std::size_t r0, std::size_t r1) {
+                                       bias_phi_rows(l, r0, r1);
+                                   });
+        else
+            gemm_row_tiles<T>(false, true, rows_, n[l + 1], n[l], net_.weight_scale[l],
+                              activation(l), n[l], weights_[l], n[l], T(0), act_[l + 1].data(),
+                              n[l + 1], tile_rows_, n_threads_);
     }
     current_ = true;
 }
@@ -143,51 +167,89 @@ void MlpTraining<T>::set_output_gradient(const double* d) {
 }
 
 template <class T>
-void MlpTraining<T>::scale_and_sum_pass(T* g, const T* dphi, std::size_t n) {
-    const bool sums = net_.bias_scale != T(0);
-    if (!dphi && !sums) return;
-    for_row_tiles(rows_, n_threads_, [&](std::size_t t, std::size_t r0, std::size_t r1) {
-        if (dphi)
-            for (std::size_t i = r0 * n; i < r1 * n; ++i) g[i] *= dphi[i];
-        if (sums) {
-            double* p = partial_.data() + t * n;
-            std::fill(p, p + n, 0.0);
-            for (std::size_t r = r0; r < r1; ++r)
-                for (std::size_t j = 0; j < n; ++j) p[j] += static_cast<double>(g[r * n + j]);
-        }
-    });
-    if (sums) {  // the tiles' sums, added in tile order
-        std::fill(bias_grad_.begin(), bias_grad_.begin() + n, 0.0);
-        const std::size_t n_tiles = n_pass_tiles(rows_);
-        for (std::size_t t = 0; t < n_tiles; ++t)
-            for (std::size_t j = 0; j < n; ++j) bias_grad_[j] += partial_[t * n + j];
+void MlpTraining<T>::narrow_product_rows(std::size_t l, const T* g_above, T* g, std::size_t r0,
+                                         std::size_t r1) const {
+    const std::size_t n = net_.widths[l], k_n = net_.widths[l + 1];
+    const T sw = net_.weight_scale[l];
+    const T* w = weights_[l];
+    for (std::size_t r = r0; r < r1; ++r) {
+        T* row = g + r * n;
+        const T* above = g_above + r * k_n;
+        for (std::size_t j = 0; j < n; ++j) row[j] = above[0] * w[j];
+        for (std::size_t k = 1; k < k_n; ++k)
+            for (std::size_t j = 0; j < n; ++j) row[j] += above[k] * w[k * n + j];
+        for (std::size_t j = 0; j < n; ++j) row[j] *= sw;
     }
+}
+
+template <class T>
+void MlpTraining<T>::dphi_and_sums_rows(std::size_t l, bool hidden, T* g, std::size_t tile,
+                                        std::size_t r0, std::size_t r1) {
+    const std::size_t n = net_.widths[l];
+    if (hidden && dphi_from_act_) {
+        const T* a = act_[l].data();
+        const T neg = static_cast<T>(net_.act.a), pos = static_cast<T>(net_.act.b);
+        for (std::size_t i = r0 * n; i < r1 * n; ++i) g[i] *= a[i] > T(0) ? pos : neg;
+    } else if (hidden) {
+        const T* d = dphi_[l].data();
+        for (std::size_t i = r0 * n; i < r1 * n; ++i) g[i] *= d[i];
+    }
+    if (net_.bias_scale != T(0)) {  // this tile's column sums, in row order
+        double* p = partial_.data() + tile * n;
+        std::fill(p, p + n, 0.0);
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t j = 0; j < n; ++j) p[j] += static_cast<double>(g[r * n + j]);
+    }
+}
+
+template <class T>
+void MlpTraining<T>::update_bias(std::size_t l) {
+    const std::size_t n = net_.widths[l + 1], n_tiles = n_tiles_of(rows_, tile_rows_);
+    std::fill(bias_grad_.begin(), bias_grad_.begin() + n, 0.0);
+    for (std::size_t t = 0; t < n_tiles; ++t)  // tiles added in order: thread-count invariant
+        for (std::size_t j = 0; j < n; ++j) bias_grad_[j] += partial_[t * n + j];
+    const double step = lr_ * static_cast<double>(net_.bias_scale);
+    T* b = biases_[l];
+    for (std::size_t j = 0; j < n; ++j) b[j] = static_cast<T>(b[j] - step * bias_grad_[j]);
 }
 
 template <class T>
 void MlpTraining<T>::backward_update() {
     if (!current_) throw std::logic_error("training: backward_update before forward");
     const auto& n = net_.widths;
-    const T sb = net_.bias_scale;
+    const bool biases = net_.bias_scale != T(0);
     T* g = grad_out_.data();
-    scale_and_sum_pass(g, nullptr, n[depth_]);  // bias gradient of the output layer
+    if (biases)
+        for_row_tiles(rows_, tile_rows_, n_threads_, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+            dphi_and_sums_rows(depth_, false, g, t, r0, r1);
+        });
     for (std::size_t l = depth_; l-- > 0;) {
         const std::size_t n_in = n[l], n_out = n[l + 1];
         const T sw = net_.weight_scale[l];
-        if (sb != T(0)) {
-            T* b = biases_[l];
-            const double step = lr_ * static_cast<double>(sb);
-            for (std::size_t j = 0; j < n_out; ++j) b[j] = static_cast<T>(b[j] - step * bias_grad_[j]);
-        }
+        if (biases) update_bias(l);  // from the partial sums of g
         T* g_below = nullptr;
-        if (l > 0) {  // from the weights before their update
+        if (l > 0) {  // from the weights before their update; the layer-0 input needs no gradient
             g_below = grad_[(depth_ - 1 - l) % 2].data();
-            gemm_row_tiles<T>(false, false, rows_, n_in, n_out, sw, g, n_out, weights_[l], n_in,
-                              T(0), g_below, n_in, tile_rows_, n_threads_);
-            scale_and_sum_pass(g_below, dphi_[l].data(), n_in);
+            if (n_out <= kFusedBackwardRank)
+                for_row_tiles(rows_, tile_rows_, n_threads_, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+                    narrow_product_rows(l, g, g_below, r0, r1);
+                    dphi_and_sums_rows(l, true, g_below, t, r0, r1);
+                });
+            else
+                gemm_row_tiles_then<T>(false, rows_, n_in, n_out, sw, g, n_out, weights_[l], n_in,
+                                       g_below, n_in, tile_rows_, n_threads_,
+                                       [&](std::size_t t, std::size_t r0, std::size_t r1) {
+                                           dphi_and_sums_rows(l, true, g_below, t, r0, r1);
+                                       });
         }
-        gemm_row_tiles<T>(true, false, n_out, n_in, rows_, static_cast<T>(-lr_ * sw), g, n_out,
-                          activation(l), n_in, T(1), weights_[l], n_in, tile_rows_, n_threads_);
+        // W^(l) += −lr·s_w G^(l)ᵀ a^(l): the update in place, no gradient array.
+        const T step = static_cast<T>(-lr_ * sw);
+        if (n_out == 1)  // one row would be one tile: update W^(l)ᵀ, a column, by tiles of its rows
+            gemm_row_tiles<T>(true, false, n_in, 1, rows_, step, activation(l), n_in, g, 1, T(1),
+                              weights_[l], 1, tile_rows_, n_threads_);
+        else
+            gemm_row_tiles<T>(true, false, n_out, n_in, rows_, step, g, n_out, activation(l), n_in,
+                              T(1), weights_[l], n_in, tile_rows_, n_threads_);
         g = g_below;
     }
     current_ = false;

@@ -8,9 +8,12 @@
 //     ∂C/∂W^(l) = s_w^(l) G^(l)ᵀ a^(l),   ∂C/∂b^(l) = s_b Σ_i G^(l)_i.
 // Work per step: one GEMM per layer forward, one backward (none for layer 0: the input needs no
 // gradient) and one that adds −lr·s_w G^(l)ᵀ a^(l) straight into W^(l) (beta = 1: the update is
-// in place and no gradient array exists). Scales ride on the GEMMs' alpha; bias, φ and φ' are one
-// pass over each hidden layer. Every GEMM goes through gemm_row_tiles and every reduction over
-// rows runs in a fixed order, so results are bit-identical for any thread count.
+// in place and no gradient array exists). Scales ride on the GEMMs' alpha. Bias, φ and φ'
+// forwards, and the φ' factor and the bias gradient's partial sums backwards, are applied to each
+// row tile right after its GEMM wrote it, while it is in cache. A layer with few outputs (the
+// usual last layer) back-propagates by a rank-n_L product formed inside that tile pass instead.
+// The GEMMs run on the fixed row tiles of gemm_row_tiles and every reduction over rows runs in a
+// fixed order, so results are bit-identical for any thread count.
 #pragma once
 
 #include <cstddef>
@@ -52,8 +55,16 @@ public:
 
 private:
     const T* activation(std::size_t l) const { return l == 0 ? x_ : act_[l].data(); }
-    void bias_phi_pass(std::size_t l);                 // z^(l+1) += s_b b; φ, φ' for hidden layers
-    void scale_and_sum_pass(T* g, const T* dphi, std::size_t n);  // g ∘= φ'; column sums of g
+    // Row-tile pieces, run on the tile a GEMM has just written (or in a pass of their own).
+    void bias_phi_rows(std::size_t l, std::size_t r0, std::size_t r1);  // z^(l+1) += s_b b; φ, φ'
+    // g = s_w · g_above W^(l) for a layer with few outputs (k = n_{l+1} <= kFusedBackwardRank).
+    void narrow_product_rows(std::size_t l, const T* g_above, T* g, std::size_t r0,
+                             std::size_t r1) const;
+    // g (rows × n_l) ∘= φ'(z^(l)) when hidden; then this tile's column sums of g when the biases
+    // train (bias gradient of layer l-1).
+    void dphi_and_sums_rows(std::size_t l, bool hidden, T* g, std::size_t tile, std::size_t r0,
+                            std::size_t r1);
+    void update_bias(std::size_t l);  // b^(l) −= lr·s_b Σ_i G^(l)_i from the tiles' sums
 
     MlpView<T> net_;
     std::vector<T*> weights_, biases_;
@@ -65,17 +76,20 @@ private:
     std::size_t tile_rows_;
     int n_threads_;
     bool current_ = false;  // act_/dphi_ belong to the present parameters
+    // relu-like φ with slopes a >= 0, b > 0: φ'(z) = b where φ(z) > 0, else a, so φ' is read
+    // off the activations and never stored.
+    bool dphi_from_act_ = false;
 
     std::vector<std::vector<T>> act_;    // act_[l]: a^(l) (l = 1..L-1), act_[L] = f
     std::vector<std::vector<T>> dphi_;   // dphi_[l]: φ'(z^(l)), l = 1..L-1
     std::vector<T> grad_[2];             // G^(l) of hidden layers, alternating
     std::vector<T> grad_out_;            // G^(L-1) = d/N
-    std::vector<double> partial_;        // per row tile column sums of a G (bias gradient)
+    std::vector<double> partial_;        // column sums of a G per row tile (bias gradient)
     std::vector<double> bias_grad_;      // Σ_i G_i of the layer being updated
 };
 
-// Rows per tile of the elementwise passes and of the partial sums (fixed: results do not depend
-// on the thread count).
-constexpr std::size_t kTrainingPassRows = 32;
+// A layer with at most this many outputs back-propagates by a product formed inside the φ' pass
+// (a rank-n_{l+1} update: one pass over G^(l-1) instead of a GEMM writing it and a pass scaling it).
+constexpr std::size_t kFusedBackwardRank = 4;
 
 }  // namespace ntkfast
