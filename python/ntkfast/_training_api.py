@@ -218,6 +218,10 @@ def user_loss(fn, f64: np.ndarray, y64: np.ndarray) -> tuple[float, np.ndarray]:
     if d.shape != f64.shape:
         raise ValueError(f"loss: the callable's d must have the shape of f, {f64.shape}, got {d.shape}")
     d = np.ascontiguousarray(d, dtype=np.float64)
+    if not np.isfinite(value) and np.isfinite(f64).all() and np.isfinite(d).all():
+        # Finite outputs and gradient but no finite loss: the function is at fault, not the lr
+        # (a real blow-up is caught long before |f| can overflow a square).
+        raise ValueError(f"loss: the callable returned the value {value} for finite outputs f and a finite d")
     if np.isfinite(value) and not np.isfinite(d).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(d))[0])
         raise ValueError(f"loss: the callable returned a finite value but d has NaN or infinity (first at {bad})")
