@@ -1,9 +1,66 @@
-"""Placeholder (issue 4): ``ntkfast paper fig1|fig2``."""
+"""``ntkfast paper fig1|fig2``: reproduce Figures 1 and 2 of Jacot, Gabriel & Hongler (2018).
+
+The computation (``_paper_fig1`` / ``_paper_fig2``) returns plain numpy data and a printed report;
+``_paper_plot`` draws it with matplotlib, an optional extra. Without matplotlib the numbers are
+still computed and printed, then the command fails with the install hint.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+FIGURES = ("fig1", "fig2")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("figure", choices=("fig1", "fig2"))
+    from .cli import _threads
+
+    parser.add_argument("figure", choices=FIGURES,
+                        help="fig1: the NTK of finite networks at initialization and after "
+                        "training against its infinite-width limit (widths 500 and 10000, a few "
+                        "minutes); fig2: trained networks against the percentiles of the "
+                        "infinite-width Gaussian (widths 50 and 1000, seconds)")
+    parser.add_argument("--out", metavar="PATH",
+                        help="where to write the PNG (default: paper_fig1.png / paper_fig2.png in "
+                        "the current directory)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller widths and fewer networks: a smoke test that runs in seconds")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the training data and of every network's initialization (default 0)")
+    parser.add_argument("--threads", type=_threads, metavar="N",
+                        help="n_threads of the ntkfast calls (default: ntkfast.get_num_threads())")
+
+
+def _module(figure: str):
+    if figure == "fig1":
+        from . import _paper_fig1 as module
+    else:
+        from . import _paper_fig2 as module
+    return module
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def main(args) -> int:
-    raise NotImplementedError
+    from . import _paper_plot
+
+    module = _module(args.figure)
+    out = args.out or f"paper_{args.figure}.png"
+    try:
+        _paper_plot.require_matplotlib()
+        missing = None
+    except _paper_plot.MissingMatplotlib as e:
+        missing = e
+        _log(f"note: {e}; the numbers will be printed, no PNG written")
+
+    start = time.perf_counter()
+    data = module.compute(module.setup(quick=args.quick, seed=args.seed), n_threads=args.threads, log=_log)
+    print(module.report(data), flush=True)
+    if missing is not None:
+        _log(f"error: {missing}")
+        return 1
+    getattr(_paper_plot, f"plot_{args.figure}")(data, out)
+    print(f"\nwrote {out} ({time.perf_counter() - start:.1f} s in all)")
+    return 0

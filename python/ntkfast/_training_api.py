@@ -1,0 +1,316 @@
+"""Argument handling, losses, records and the divergence rule shared by ntkfast.training and
+ntkfast.reference.training: same inputs, same errors, same result type."""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from . import _validation as V
+from ._progress import wanted as _progress_wanted
+from .networks import MLP, CheckedNet, checked
+
+LOSS_NAMES = {"mse": "mse", "cross_entropy": "cross_entropy", "ce": "cross_entropy"}
+TRACK_MODES = {True: "trace", "trace": "trace", "full": "full"}
+# Divergence: the loss is not finite, or exceeds DIVERGENCE_FACTOR · (|C_0| + 1).
+DIVERGENCE_FACTOR = 1e6
+# Cross-entropy targets: rows >= 0 whose sum is 1 within this.
+PROBABILITY_TOL = 1e-5
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """What :func:`ntkfast.train` recorded, R records (steps 0, record_every, …, and the last).
+
+    ``t`` (R,) = lr × ``step`` (R,); ``loss`` (R,) = C at those steps (float64);
+    ``f_train`` (R, N, O) and ``f_test`` (R, M, O) (or None) in the network's dtype, without the
+    last axis when y was 1-D; ``net``: the trained network (a new MLP); ``ntk_drift`` (R,) =
+    ||Θ_t − Θ_0||_F / ||Θ_0||_F with track_ntk, else None.
+    """
+
+    t: np.ndarray
+    step: np.ndarray
+    loss: np.ndarray
+    f_train: np.ndarray
+    f_test: np.ndarray | None
+    net: MLP
+    ntk_drift: np.ndarray | None
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Gradient descent blew up. ``history`` holds the records made before the step that
+    diverged (its ``net`` is the network at the last of them)."""
+
+    def __init__(self, message: str, history: TrainingHistory | None = None):
+        super().__init__(message)  # args = (message,): the error pickles (without its history)
+        self.history = history
+
+
+class TrainCall(NamedTuple):
+    net: CheckedNet
+    source: MLP            # the caller's network (activation, scales, parameterization)
+    x: np.ndarray          # (N, n_0), working dtype
+    y: np.ndarray          # (N, O), working dtype
+    y64: np.ndarray        # (N, O), float64 (what a callable loss sees)
+    squeeze: bool          # y was 1-D: drop the last axis of the outputs
+    lr: float
+    steps: int
+    loss: object           # "mse", "cross_entropy" or a callable
+    x_test: np.ndarray | None
+    record_steps: np.ndarray
+    track_ntk: str | None  # None, "trace" or "full"
+    progress: bool
+
+
+def _positive_real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a positive real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
+    return v
+
+
+def _count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _loss(loss):
+    if callable(loss):
+        return loss
+    if isinstance(loss, str) and loss.strip().lower() in LOSS_NAMES:
+        return LOSS_NAMES[loss.strip().lower()]
+    if isinstance(loss, str):
+        raise ValueError(f"loss: expected 'mse', 'cross_entropy' ('ce') or a callable, got {loss!r}")
+    raise TypeError(f"loss: expected 'mse', 'cross_entropy' ('ce') or a callable, got {type(loss).__name__}")
+
+
+def _targets(y, n: int, n_out: int, dtype) -> tuple[np.ndarray, np.ndarray, bool]:
+    try:
+        arr = np.asarray(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"y: expected an array of shape ({n}, {n_out}); {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"y: expected real numbers, got dtype {arr.dtype}")
+    squeeze = arr.ndim == 1
+    if squeeze and n_out != 1:
+        raise ValueError(f"y: expected shape ({n}, {n_out}) (a 1-D y only for one output), got {arr.shape}")
+    if arr.shape != ((n,) if squeeze else (n, n_out)):
+        want = f"({n},) or ({n}, 1)" if n_out == 1 else f"({n}, {n_out})"
+        raise ValueError(f"y: expected shape {want} (one row per point of x, one column per network "
+                         f"output), got {arr.shape}")
+    y64 = np.ascontiguousarray(arr.reshape(n, n_out), dtype=np.float64)
+    with np.errstate(over="ignore"):  # too large for float32: refused just below
+        y_dt = np.ascontiguousarray(y64, dtype=dtype)
+    if not (np.isfinite(y64).all() and np.isfinite(y_dt).all()):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(y_dt))[0])
+        raise ValueError(f"y: contains NaN or infinity in {np.dtype(dtype)} (first at index {bad})")
+    return y_dt, y64, squeeze
+
+
+def _check_probabilities(y64: np.ndarray) -> None:
+    if y64.shape[1] < 2:
+        raise ValueError("loss: cross-entropy needs a network with at least 2 outputs (softmax over one "
+                         "output is constant); use 'mse' or widen the last layer")
+    if (y64 < 0).any():
+        bad = tuple(int(i) for i in np.argwhere(y64 < 0)[0])
+        raise ValueError(f"y: cross-entropy targets must be probabilities (>= 0), got a negative entry at {bad}")
+    sums = y64.sum(axis=1)
+    off = np.abs(sums - 1.0) > PROBABILITY_TOL
+    if off.any():
+        i = int(np.argmax(off))
+        raise ValueError(f"y: cross-entropy targets must be one-hot or probability rows summing to 1, "
+                         f"row {i} sums to {sums[i]:.6g}")
+
+
+def record_steps(steps: int, record_every: int) -> np.ndarray:
+    return np.unique(np.r_[np.arange(0, steps + 1, record_every), steps]).astype(np.int64)
+
+
+def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress) -> TrainCall:
+    cn = checked(net)
+    n0, n_out, dt = cn.widths[0], cn.widths[-1], cn.dtype
+    xa = V.points(x, "x", dt)
+    if xa.shape[1] != n0:
+        raise ValueError(f"x: expected {n0} features (the network's input width), got shape {xa.shape}")
+    n = xa.shape[0]
+    y_dt, y64, squeeze = _targets(y, n, n_out, dt)
+    rate = _positive_real(lr, "lr")
+    n_steps = _count(steps, "steps", 0)
+    kind = _loss(loss)
+    if kind == "cross_entropy":
+        _check_probabilities(y64)
+    xt = None
+    if x_test is not None:
+        xt = V.points(x_test, "x_test", dt)
+        if xt.shape[1] != n0:
+            raise ValueError(f"x_test: expected {n0} features (the network's input width), got shape {xt.shape}")
+    every = max(1, n_steps // 100) if record_every is None else _count(record_every, "record_every", 1)
+    if not isinstance(track_ntk, (bool, str)):
+        raise TypeError(f"track_ntk: expected False, True, 'trace' or 'full', got {type(track_ntk).__name__}")
+    if track_ntk is not False and track_ntk not in TRACK_MODES:
+        raise ValueError(f"track_ntk: expected False, True, 'trace' or 'full', got {track_ntk!r}")
+    mode = None if track_ntk is False else TRACK_MODES[track_ntk]
+    show = _progress_wanted(progress)
+    rec = record_steps(n_steps, every)
+    _check_memory(cn, n, 0 if xt is None else xt.shape[0], len(rec), mode)
+    return TrainCall(cn, net, xa, y_dt, y64, squeeze, rate, n_steps, kind, xt, rec, mode, show)
+
+
+def _check_memory(cn: CheckedNet, n: int, m: int, n_records: int, mode: str | None) -> None:
+    item, n_out = cn.dtype.itemsize, cn.widths[-1]
+    hidden = sum(cn.widths[1:-1])
+    work = n * (2 * hidden + 2 * max(cn.widths[1:])) * item + 2 * cn.dtype.itemsize * sum(
+        w.size + b.size for w, b in zip(cn.weights, cn.biases))
+    records = n_records * (n + m) * n_out * item
+    kernels = 0 if mode is None else 2 * n * n * (n_out * n_out if mode == "full" else 1) * item
+    V.check_output_fits(work + records + kernels,
+                        f"training ({n_records} records of {n + m} outputs, activations of {n} points)")
+
+
+def trained_copy(call: TrainCall) -> MLP:
+    """A new MLP with its own contiguous copies of the parameters (trained in place)."""
+    src = call.source
+    return MLP([w.copy() for w in call.net.weights], [b.copy() for b in call.net.biases],
+               activation=src.activation, weight_std=src.weight_std, bias_std=src.bias_std,
+               parameterization=src.parameterization)
+
+
+# ---- losses (numpy; the compiled core has its own copies of mse and cross-entropy) ----------
+
+def mse(f: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """C = (1/N) Σ ½||f_i − y_i||², d = f − y."""
+    d = f - y
+    return 0.5 * float(np.sum(d * d)) / f.shape[0], d
+
+
+def cross_entropy(f: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """C = (1/N) Σ_i −Σ_k y_ik log softmax(f_i)_k, d = softmax(f) − y."""
+    lse = f.max(axis=1, keepdims=True)
+    lse = lse + np.log(np.exp(f - lse).sum(axis=1, keepdims=True))
+    return float(np.sum(y * (lse - f))) / f.shape[0], np.exp(f - lse) - y
+
+
+BUILTIN_LOSSES: dict[str, Callable] = {"mse": mse, "cross_entropy": cross_entropy}
+
+
+def user_loss(fn, f64: np.ndarray, y64: np.ndarray) -> tuple[float, np.ndarray]:
+    """Call a user's loss(f, y) -> (value, d) and check what it returns."""
+    out = fn(f64.copy(), y64.copy())  # copies: the callable may modify its arguments
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"loss: the callable must return a tuple (value, d), got {type(out).__name__}")
+    value, d = out
+    try:
+        value = float(np.asarray(value).item()) if np.ndim(value) == 0 else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None:
+        raise TypeError(f"loss: the callable's value must be a real scalar (the mean loss), got {out[0]!r}")
+    d = np.asarray(d)
+    if d.dtype == object or d.dtype.kind not in "biuf":
+        raise TypeError(f"loss: the callable's d must be a real array, got dtype {d.dtype}")
+    if d.shape != f64.shape:
+        raise ValueError(f"loss: the callable's d must have the shape of f, {f64.shape}, got {d.shape}")
+    d = np.ascontiguousarray(d, dtype=np.float64)
+    if not np.isfinite(value) and np.isfinite(f64).all() and np.isfinite(d).all():
+        # Finite outputs and gradient but no finite loss: the function is at fault, not the lr
+        # (a real blow-up is caught long before |f| can overflow a square).
+        raise ValueError(f"loss: the callable returned the value {value} for finite outputs f and a finite d")
+    if np.isfinite(value) and not np.isfinite(d).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(d))[0])
+        raise ValueError(f"loss: the callable returned a finite value but d has NaN or infinity (first at {bad})")
+    return value, d
+
+
+def loss_and_d(call: TrainCall, f: np.ndarray) -> tuple[float, np.ndarray]:
+    """C and d (float64) at outputs f (N, O); overflow shows as a non-finite loss, not a warning."""
+    f64 = np.asarray(f, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if callable(call.loss):
+            return user_loss(call.loss, f64, call.y64)
+        return BUILTIN_LOSSES[call.loss](f64, call.y64)
+
+
+# ---- records and divergence -------------------------------------------------------------
+
+def divergence_limit(loss0: float) -> float:
+    return DIVERGENCE_FACTOR * (abs(loss0) + 1.0)
+
+
+class Recorder:
+    """Collects the records; ``apply(net, x)`` gives f_test, ``ntk(net, x, output)`` Θ_t."""
+
+    def __init__(self, call: TrainCall, apply: Callable, ntk: Callable):
+        self.call, self._apply, self._ntk = call, apply, ntk
+        self.steps, self.losses, self.f_train, self.f_test, self.drift = [], [], [], [], []
+        self._ntk0 = None
+        self._ntk0_norm = 0.0
+        self._last_net = None
+
+    def add(self, step: int, loss: float, f_train: np.ndarray, net: MLP) -> None:
+        call = self.call
+        self.steps.append(step)
+        self.losses.append(loss)
+        self.f_train.append(np.array(f_train, dtype=call.net.dtype))
+        if call.x_test is not None:
+            self.f_test.append(np.asarray(self._apply(net, call.x_test), dtype=call.net.dtype))
+        if call.track_ntk is not None:
+            theta = np.asarray(self._ntk(net, call.x, output=call.track_ntk), dtype=np.float64)
+            if self._ntk0 is None:
+                self._ntk0, self._ntk0_norm = theta, float(np.linalg.norm(theta))
+            diff = float(np.linalg.norm(theta - self._ntk0))
+            self.drift.append(diff / self._ntk0_norm if self._ntk0_norm > 0 else (0.0 if diff == 0 else np.inf))
+        if step < call.steps:  # the network a divergence error would report, copied in place
+            if self._last_net is None:
+                self._last_net = net.copy()
+            else:
+                for dst, src in zip(self._last_net.weights + self._last_net.biases, net.weights + net.biases):
+                    np.copyto(dst, src)
+
+    def _stack(self, arrays: list, shape_tail: tuple) -> np.ndarray:
+        out = np.stack(arrays) if arrays else np.empty((0,) + shape_tail, self.call.net.dtype)
+        return out[..., 0] if self.call.squeeze else out
+
+    def history(self, net: MLP) -> TrainingHistory:
+        call = self.call
+        steps = np.asarray(self.steps, dtype=np.int64)
+        n_out = call.net.widths[-1]
+        f_test = None
+        if call.x_test is not None:
+            f_test = self._stack(self.f_test, (call.x_test.shape[0], n_out))
+        return TrainingHistory(
+            t=call.lr * steps.astype(np.float64),
+            step=steps,
+            loss=np.asarray(self.losses, dtype=np.float64),
+            f_train=self._stack(self.f_train, (call.x.shape[0], n_out)),
+            f_test=f_test,
+            net=net,
+            ntk_drift=np.asarray(self.drift, dtype=np.float64) if call.track_ntk is not None else None,
+        )
+
+    def diverged(self, step: int, loss: float, loss0: float) -> TrainingDivergedError:
+        call = self.call
+        if step == 0:  # nothing to do with lr: the untrained network already overflows
+            return TrainingDivergedError(
+                f"train: the loss of the initial network is {loss} (step 0, before any update); its "
+                f"outputs overflow in {call.net.dtype} (try net.astype(np.float64), smaller weights "
+                "or rescaled inputs)", self.history(trained_copy(call)))
+        if not np.isfinite(loss):
+            growth = f"became {loss} (from {loss0:.3g} at step 0)"
+        else:
+            factor = f" (×{loss / loss0:.3g})" if loss0 > 0 else ""
+            growth = f"grew from {loss0:.3g} at step 0 to {loss:.3g}{factor}"
+        message = (
+            f"train: gradient descent diverged at step {step} (t = {call.lr * step:g}, lr = {call.lr:g}): "
+            f"the loss {growth}; the rule is a non-finite loss or one above "
+            f"{DIVERGENCE_FACTOR:g}·(|initial loss| + 1). Use a smaller lr: for MSE, gradient descent is "
+            "stable only for lr < 2N/λ_max(Θ), Θ the empirical NTK Gram matrix of the training set "
+            "(ntkfast.empirical_ntk(net, x, output='full'), reshaped to (N·n_L, N·n_L))."
+        )
+        return TrainingDivergedError(message, self.history(self._last_net))
