@@ -144,6 +144,8 @@ def compute(s: Setup, *, n_threads=None, log=None) -> Data:
         start = time.perf_counter()
         rows = {"theta_init": [], "theta_trained": [], "loss_init": [], "loss_trained": []}
         threads = threads_for(width, n_threads)
+        log(f"width {width}: training {s.n_inits} networks for {s.steps} steps"
+            + (" (about a minute each on 2 idle cores)" if width >= 5000 else ""))
         for i in range(s.n_inits):
             t0 = time.perf_counter()
             net = ntkfast.init_mlp([2] + [width] * (s.depth - 1) + [1], activation="relu",
@@ -184,13 +186,13 @@ def report(d: Data) -> str:
         f"cost (1/N) Σ ½(f − y)²), N = {s.n_train} standard Gaussian inputs in R², "
         f"target f*(x) = x_1 x_2; seed {s.seed}",
         "",
-        "Θ(x_0, x(γ))    " + "".join(f"{lab:>19}" for lab in TABLE_LABELS),
-        "limit (n = ∞)   " + "".join(f"{d.limit[i]:>19.5f}" for i in idx),
+        "Θ(x_0, x(γ))      " + "".join(f"{lab:>19}" for lab in TABLE_LABELS),
+        "limit (n = ∞)     " + "".join(f"{d.limit[i]:>19.5f}" for i in idx),
     ]
     for r in d.runs:
         for name, theta in (("t = 0", r.theta_init), (f"t = {s.time:g}", r.theta_trained)):
             label = f"n = {r.width}, {name}"
-            lines.append(f"{label:<16}" + "".join(f"{_mean_std(theta[:, i]):>19}" for i in idx))
+            lines.append(f"{label:<18}" + "".join(f"{_mean_std(theta[:, i]):>19}" for i in idx))
     lines += ["", "(mean ± std over initializations; norms below are over the γ grid of "
               f"{s.n_gamma} points)", "",
               f"{'width':>6}  {'loss t=0':>9}  {'loss t=' + format(s.time, 'g'):>9}  "
