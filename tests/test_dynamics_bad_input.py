@@ -329,12 +329,6 @@ def test_ensemble_at_the_training_points(fn, get):
     np.testing.assert_allclose(res.mean[-1], Y, atol=1e-8)
 
 
-REPEATED_INF = pytest.mark.xfail(strict=True, reason=(
-    "bug: repeated trailing np.inf times (non-decreasing, allowed) emit 'RuntimeWarning: invalid "
-    "value encountered in subtract' from np.diff(inf - inf) in _dynamics_api.times"))
-
-
-@REPEATED_INF
 @pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, reference.kernel_gd_mse], ids=["mse", "ref.mse"])
 def test_repeated_infinite_times_are_allowed(fn):
     res = fn(K, Y, [1.0, np.inf, np.inf])  # filterwarnings=error: a warning fails here
@@ -342,14 +336,12 @@ def test_repeated_infinite_times_are_allowed(fn):
     np.testing.assert_allclose(res.f_train[2], Y, atol=1e-9)
 
 
-@REPEATED_INF
 @pytest.mark.parametrize("fn", ENSEMBLE)
 def test_repeated_infinite_times_in_the_ensemble(fn):
     res = fn(X, Y, XS, [np.inf, np.inf], depth=3)
     np.testing.assert_array_equal(res.mean[0], res.mean[1])
 
 
-@REPEATED_INF
 @pytest.mark.parametrize("fn", GD)
 def test_kernel_gd_refuses_repeated_infinite_times_cleanly(fn):
     _raises_naming("t", fn, K, Y, [1.0, np.inf, np.inf])
