@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dynamics_api as A
-from .._dynamics_api import DEFAULT_ATOL, DEFAULT_RTOL, EnsembleResult, KernelGDResult
+from .._dynamics_api import EnsembleResult, KernelGDResult
 from .kernels import kernels
 
 __all__ = ["kernel_gd_mse", "kernel_gd", "infinite_ensemble"]
@@ -184,7 +184,7 @@ def _dopri5(rhs, f, ft, ts, rtol, atol, max_steps):
 
 
 def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=None, f0_test=None,
-              method="dopri5", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, dt=None, max_steps=10**6,
+              method="dopri5", rtol=None, atol=None, dt=None, max_steps=10**6,
               n_threads=None) -> KernelGDResult:
     """numpy version of :func:`ntkfast.kernel_gd` (RK4 with fixed dt, or dopri5 with the same
     step control as the C++ core). ``n_threads`` is accepted for the same signature; numpy's BLAS
@@ -198,7 +198,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
     test = A.held_out(k_test_train, f0_test, n, tg)
     meth = A.method(method)
-    rt, at = A.tolerances(rtol, atol)
+    rt, at = A.tolerances(rtol, atol, ls.kind)
     h = A.step(dt, kern, meth)
     steps = A.max_steps(max_steps)
     if n_threads is not None:
