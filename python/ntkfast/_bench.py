@@ -505,6 +505,20 @@ def report(results: dict) -> str:
     return "\n".join(s.rstrip() for s in lines)
 
 
+def check_adder(out: list, headline: bool, off_headline_note: str):
+    """``add(name, value, target, ok, note, cells, fmt, sized)``, appending a check to ``out``: a
+    check whose cells were timed under contention says so, and a size-dependent (``sized``)
+    target gets no verdict when the run is not at the headline size."""
+    def add(name, value, target, ok, note="", cells=(), fmt="x", sized=True):
+        if any(c.contended for c in cells):
+            note = ", ".join(filter(None, [note, "contended (!)"]))
+        if sized and not headline and ok is not None:
+            ok, note = None, ", ".join(filter(None, [note, off_headline_note]))
+        out.append({"name": name, "value": value, "target": target, "ok": ok, "note": note,
+                    "format": fmt})
+    return add
+
+
 def checks_and_total(results: dict, format_value, total_label: str) -> list:
     """The checks table of a report (values shown by format_value(check)) and its time line."""
     body = [[c["name"], format_value(c), c["target"], {True: "ok", False: "MISS", None: ""}[c["ok"]],

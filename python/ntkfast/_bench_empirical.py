@@ -624,15 +624,8 @@ def checks(results: dict) -> list[dict]:
     headline = tuple(o["widths"]) == HEADLINE_WIDTHS and o["n"] == HEADLINE_N
     rows = [_row_from_dict(r) for r in results["rows"]]
     out = []
-
-    def add(name, value, target, ok, note="", cells=(), fmt="x", sized=True):
-        """sized: the target is for the headline size (agreement and memory checks are not)."""
-        if any(c.contended for c in cells):
-            note = ", ".join(filter(None, [note, "contended (!)"]))
-        if sized and not headline and ok is not None:
-            ok, note = None, ", ".join(filter(None, [note, "target is for the headline case"]))
-        out.append({"name": name, "value": value, "target": target, "ok": ok, "note": note,
-                    "format": fmt})
+    # sized=False for agreement and memory checks: they hold at any size
+    add = B.check_adder(out, headline, "target is for the headline case")
 
     head = {r.dtype: r for r in rows if r.n == o["n"]}
     n = o["n"]
