@@ -34,6 +34,12 @@ template <class T, class Epilogue>
 void gemm_row_tiles_then(bool b_transposed, std::size_t m, std::size_t n, std::size_t k, T alpha,
                          const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
                          std::size_t ldc, std::size_t tile_rows, int n_threads, Epilogue&& epilogue) {
+    if (m <= tile_rows) {  // one row tile (a small batch): the product itself spreads its columns
+        gemm_row_tiles<T>(false, b_transposed, m, n, k, alpha, a, lda, b, ldb, T(0), c, ldc,
+                          tile_rows, n_threads);
+        epilogue(std::size_t(0), std::size_t(0), m);
+        return;
+    }
     for_row_tiles(m, tile_rows, n_threads, [&](std::size_t t, std::size_t r0, std::size_t r1) {
         gemm_row_tiles<T>(false, b_transposed, r1 - r0, n, k, alpha, a + r0 * lda, lda, b, ldb,
                           T(0), c + r0 * ldc, ldc, tile_rows, 1);
