@@ -156,6 +156,20 @@ def test_train_is_bit_identical_for_any_thread_count(dtype, loss):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_small_batch_wide_layers_split_by_columns():
+    # N within one row tile and layers >= 512 wide: the products are cut by columns instead
+    # (gemm_row_tiles); still bit-identical for any thread count, and equal to the reference.
+    net, x, y, xs = setup(3, 2, "mse", "tanh", seed=6, width=1100, n=16, n_in=3)
+    kw = {"lr": 0.5, "steps": 5, "x_test": xs, "record_every": 5, "progress": False}
+    runs = [ntkfast.train(net, x, y, n_threads=k, **kw) for k in (1, 2, 3)]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.f_train, runs[0].f_train)
+        for a, b in zip(r.net.weights + r.net.biases, runs[0].net.weights + runs[0].net.biases):
+            np.testing.assert_array_equal(a, b)
+    assert_parity(runs[0], reference.train(net, x, y, **kw), F64_TOL)
+
+
 def test_ctrl_c_interrupts_a_long_train():
     # Minutes of work unimpeded; the interrupt after 0.5 s must stop the compiled loop.
     net = ntkfast.init_mlp([8, 512, 512, 1], seed=0)
