@@ -365,3 +365,43 @@ def test_callable_loss_returns_in_any_layout(fn, loss):
     plain = fn(K, Y, [0.0, 1.0], loss="mse", method="rk4", dt=0.1)
     got = fn(K, Y, [0.0, 1.0], loss=loss, method="rk4", dt=0.1)
     np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
+
+
+# ---- found in review: blow-ups, indefinite kernels, null directions, float32 symmetry --------
+
+def _small_kernel(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return ntkfast.ntk(rng.standard_normal((n, 3)), depth=2), rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.kernel_gd, reference.kernel_gd], ids=["fast", "ref"])
+def test_unstable_rk4_step_raises_instead_of_returning_nan(fn):
+    k, y = _small_kernel()
+    with pytest.raises(FloatingPointError, match="dt=200"):
+        fn(k, y, [0.0, 1e5], method="rk4", dt=200.0)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, reference.kernel_gd_mse], ids=["fast", "ref"])
+def test_indefinite_kernel_is_refused(fn):
+    k, y = _small_kernel()
+    k = k - 0.5 * np.linalg.eigvalsh(k).max() * np.eye(k.shape[0])
+    with pytest.raises(ValueError, match="k_train.*positive semi-definite"):
+        fn(k, y, [1.0])
+
+
+@pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, reference.kernel_gd_mse], ids=["fast", "ref"])
+def test_null_directions_do_not_move_test_outputs_at_huge_t(fn):
+    # K = X Xᵀ of rank 5: f_test at t = 1e15 must equal the t = inf limit (the null directions of
+    # K are orthogonal to K(x*, X) in exact arithmetic; their rounding must not be scaled by t).
+    rng = np.random.default_rng(3)
+    x, xt, y = rng.standard_normal((200, 5)), rng.standard_normal((3, 5)), rng.standard_normal(200)
+    res = fn(x @ x.T, y, [1e15, np.inf], k_test_train=xt @ x.T)
+    np.testing.assert_allclose(res.f_test[0], res.f_test[1], rtol=1e-6)
+
+
+def test_float32_kernel_with_rounding_asymmetry_is_accepted():
+    j = np.random.default_rng(4).standard_normal((50, 2000)).astype(np.float32)
+    k = (np.float32(1.0001) * j) @ j.T  # float32 rounding: not an exact mirror image
+    assert np.abs(k - k.T).max() > 0
+    res = ntkfast.kernel_gd_mse(k, np.ones(50), [1.0])
+    assert np.isfinite(res.f_train).all()

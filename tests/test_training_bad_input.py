@@ -249,3 +249,9 @@ def test_callable_loss_returns_in_any_layout(fn, loss):
     plain = fn(NET, X, Y, lr=0.1, steps=3, progress=False)
     got = fn(NET, X, Y, lr=0.1, steps=3, loss=loss, progress=False)
     np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
+
+
+def test_a_record_schedule_too_large_for_memory_is_refused_before_allocating():
+    # 1e11 records of the outputs cannot fit: a clear refusal, not numpy's MemoryError
+    with pytest.raises(ValueError, match="records"):
+        ntkfast.train(NET, X, Y, lr=1e-3, steps=10**11, record_every=1, progress=False)

@@ -158,8 +158,9 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
         raise ValueError(f"track_ntk: expected False, True, 'trace' or 'full', got {track_ntk!r}")
     mode = None if track_ntk is False else TRACK_MODES[track_ntk]
     show = _progress_wanted(progress)
+    n_records = n_steps // every + 2  # an upper bound, checked before the schedule is built
+    _check_memory(cn, n, 0 if xt is None else xt.shape[0], n_records, mode)
     rec = record_steps(n_steps, every)
-    _check_memory(cn, n, 0 if xt is None else xt.shape[0], len(rec), mode)
     return TrainCall(cn, net, xa, y_dt, y64, squeeze, rate, n_steps, kind, xt, rec, mode, show)
 
 
@@ -309,8 +310,9 @@ class Recorder:
         message = (
             f"train: gradient descent diverged at step {step} (t = {call.lr * step:g}, lr = {call.lr:g}): "
             f"the loss {growth}; the rule is a non-finite loss or one above "
-            f"{DIVERGENCE_FACTOR:g}·(|initial loss| + 1). Use a smaller lr: for MSE, gradient descent is "
-            "stable only for lr < 2N/λ_max(Θ), Θ the empirical NTK Gram matrix of the training set "
-            "(ntkfast.empirical_ntk(net, x, output='full'), reshaped to (N·n_L, N·n_L))."
+            f"{DIVERGENCE_FACTOR:g}·(|initial loss| + 1). Use a smaller lr: for MSE, gradient descent on the "
+            "linearized network is stable only for lr < 2N/λ_max(Θ), Θ the empirical NTK Gram matrix "
+            "of the training set (ntkfast.empirical_ntk(net, x, output='full').transpose(0, 2, 1, 3)"
+            ".reshape(N·n_L, N·n_L))."
         )
         return TrainingDivergedError(message, self.history(self._last_net))

@@ -31,14 +31,6 @@ def _stats(a: np.ndarray, symmetric: bool) -> tuple:
     return _stats_with(resolve_n_threads(None))(a, symmetric)
 
 
-def _spectrum(k: np.ndarray, ridge: float):
-    """eigh of K + ridge·I, and which eigenvalues count as 0 (below N·eps·λ_max)."""
-    n = k.shape[0]
-    lam, v = np.linalg.eigh(k + ridge * np.eye(n) if ridge else k)
-    zero = lam <= A.eigen_cutoff(lam, n)
-    return np.where(zero, 0.0, lam), v, zero
-
-
 def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
                   ridge=0.0) -> KernelGDResult:
     """Kernel gradient descent on the MSE, in closed form (ntk-math.md §4).
@@ -49,9 +41,10 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
         f_t(x*) = f_0(x*) − K(x*, X) V [(1 − exp(−tΛ/N)) / Λ] Vᵀ (f_0(X) − y)
 
     Time: C = (1/2N) Σ_i ||f(x_i) − y_i||², ∂_t f = −(1/N) K (f − y); t = lr × steps (neural-tangents
-    divides by N·n_L instead). ``t = np.inf`` (last) gives kernel (ridge) regression. Eigenvalues
-    below N·eps·λ_max, including negative rounding, count as 0: along them f_train does not move
-    and the bracket is t/N (0 at t=∞, the pseudo-inverse). While t·λ_max/N <= 1 the training
+    divides by N·n_L instead). ``t = np.inf`` (last) gives kernel (ridge) regression at the test
+    points. Eigenvalues below N·eps·λ_max, including negative rounding, count as 0: along them
+    nothing moves (in exact arithmetic K(x*, X) is orthogonal to them too; at t=∞ this is the
+    pseudo-inverse). A kernel with an eigenvalue below −1e-6·λ_max is refused (ValueError). While t·λ_max/N <= 1 the training
     outputs are computed as f_0 + V [exp(−tΛ/N) − 1] Vᵀ (f_0 − y) (expm1), which keeps the digits
     of a small change.
 
@@ -62,7 +55,9 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     t : scalar or 1-D non-decreasing times >= 0 (a scalar still gives a leading axis of 1).
     f0_train, f0_test : initial outputs (zeros by default), shaped like y_train's rows.
     k_test_train : (M, N) kernel between test and training points (for f_test).
-    ridge : added to the diagonal of k_train (the dynamics use K + ridge·I).
+    ridge : added to the diagonal of k_train: the dynamics use K + ridge·I (neural-tangents'
+        ``diag_reg``), so f_train still converges to y, and f_test at t=∞ is the kernel ridge
+        regression K(x*, X) (K + ridge·I)⁻¹ y (for f0 = 0).
 
     Returns
     -------
@@ -77,7 +72,7 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     test = A.held_out(k_test_train, f0_test, n, tg, stats=_stats)
     r = A.ridge(ridge)
 
-    lam, v, zero = _spectrum(k, r)
+    lam, v, zero = A.spectrum(k, r)
     coef = v.T @ (f0 - tg.y)                    # residual in the eigenbasis, (N, O)
     kv = None if test.k is None else test.k @ v  # (M, N), applied once per time below
     f_train = np.empty((ts.size, n, tg.y.shape[1]))
@@ -107,7 +102,9 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     Parameters
     ----------
     k_train, y_train, t, f0_train, k_test_train, f0_test : as in :func:`kernel_gd_mse`, except
-        that t must be finite (use kernel_gd_mse for MSE at t = inf).
+        that t must be finite (use kernel_gd_mse for MSE at t = inf). k_train must be positive
+        semi-definite; that is not checked here (it would take an eigendecomposition), and an
+        indefinite kernel makes the outputs grow exponentially.
     loss : "mse", "cross_entropy" (alias "ce"; y rows must be probabilities, O >= 2), or a callable
         ``loss(f, y) -> (value, d)``: f, y float64 (N, O) arrays (O = 1 for a 1-D y_train), value
         the mean loss C(f), d (N, O) the per-point derivative ∂ℓ/∂f_i ((N,) also accepted for a
@@ -153,6 +150,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     callback = A.derivative(ls, tg) if ls.kind == "callback" else None
     n_rhs, n_steps, n_rejected = _core.kernel_ode(
         k, y, f0, ts, ls.kind, callback, meth, rt, at, h, steps, f_train, integral, threads)
+    A.finite_solution(f_train, meth, h, kern)
     f_test = None
     if test.k is not None:
         f_test = np.empty((ts.size, test.k.shape[0], n_out))
@@ -193,7 +191,7 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
                  bias_std=bias_std, n_threads=n_threads)
     sigma = kr.nngp
     k_all = kr.ntk if which == "ntk" else sigma
-    lam, v, zero = _spectrum(np.ascontiguousarray(k_all[:n, :n]), r)
+    lam, v, zero = A.spectrum(np.ascontiguousarray(k_all[:n, :n]), r)
     kv = k_all[n:, :n] @ v                  # K(x*, X) V, (M, N)
     sv = v.T @ sigma[:n, n:]                # Vᵀ Σ_X*, (N, M)
     ssv = v.T @ sigma[:n, :n] @ v           # Vᵀ Σ_XX V, (N, N)

@@ -31,13 +31,6 @@ _SAFETY, _FAC_MIN, _FAC_MAX, _BETA = 0.9, 0.2, 10.0, 0.04
 _ALPHA = 0.2 - 0.75 * _BETA
 
 
-def _eigh(k, ridge):
-    n = k.shape[0]
-    lam, v = np.linalg.eigh(k + ridge * np.eye(n))
-    zero = lam <= A.eigen_cutoff(lam, n)
-    return np.where(zero, 0.0, lam), v, zero
-
-
 def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
                   ridge=0.0) -> KernelGDResult:
     """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form)."""
@@ -47,7 +40,7 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
     f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
     test = A.held_out(k_test_train, f0_test, n, tg)
-    lam, v, zero = _eigh(k, A.ridge(ridge))
+    lam, v, zero = A.spectrum(k, A.ridge(ridge))
     f_train, f_test = [], []
     for tj in ts:
         if A.early(lam, tj, n):  # f0 + (exp(−tK/N) − I)(f0 − y): keeps the digits of a small change
@@ -206,11 +199,13 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
         resolve_n_threads(n_threads)  # validated like the fast path, otherwise unused
 
     rhs = _Rhs(k, test.k, A.derivative(ls, tg))
-    if meth == "rk4":
-        out, out_t, n_steps, n_rej = _rk4(rhs, f0, test.f0, ts, h, steps)
-    else:
-        out, out_t, n_steps, n_rej = _dopri5(rhs, f0, test.f0, ts, rt, at, steps)
+    with np.errstate(over="ignore", invalid="ignore"):  # an unstable step is reported below
+        if meth == "rk4":
+            out, out_t, n_steps, n_rej = _rk4(rhs, f0, test.f0, ts, h, steps)
+        else:
+            out, out_t, n_steps, n_rej = _dopri5(rhs, f0, test.f0, ts, rt, at, steps)
     f_train = np.array(out)
+    A.finite_solution(f_train, meth, h, kern)
     f_test = np.array(out_t) if test.k is not None else None
     loss_t = A.loss_values(ls, f_train, tg)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
@@ -234,7 +229,7 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
                  weight_std=weight_std, bias_std=bias_std)
     sigma = kr.nngp
     kern = kr.ntk if which == "ntk" else sigma
-    lam, v, zero = _eigh(kern[:n, :n], r)
+    lam, v, zero = A.spectrum(kern[:n, :n], r)
     means, covs = [], []
     for tj in ts:
         t_op = kern[n:, :n] @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
