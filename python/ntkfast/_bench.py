@@ -122,6 +122,15 @@ def _own_seconds() -> float:
     return t.user + t.system
 
 
+def _others_cpus(busy0, own0, busy1, own1, seconds: float, shortest: float = 0.0) -> Optional[float]:
+    """CPUs other processes used on average over ``seconds`` between two readings of
+    (_busy_seconds, own CPU seconds); None without /proc/stat or for a window shorter than
+    ``shortest`` (or empty)."""
+    if busy0 is None or busy1 is None or seconds <= 0 or seconds < shortest:
+        return None
+    return max(0.0, (busy1 - busy0) - (own1 - own0)) / seconds
+
+
 def _time(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME) -> Timing:
     busy0, own0, wall0 = _busy_seconds(), _own_seconds(), time.perf_counter()
     fn()  # warm-up: same sizes, so the timed calls reuse memory the process has touched
@@ -134,10 +143,8 @@ def _time(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME) -> 
         if sum(times) >= max_time:
             break
     busy1, own1, wall1 = _busy_seconds(), _own_seconds(), time.perf_counter()
-    others = None
     # /proc/stat counts in 10 ms ticks: too coarse to judge shorter windows.
-    if busy0 is not None and busy1 is not None and wall1 - wall0 >= 0.2:
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)
+    others = _others_cpus(busy0, own0, busy1, own1, wall1 - wall0, shortest=0.2)
     return Timing("measured", min(times), len(times), times, others_cpus=others)
 
 
@@ -334,10 +341,7 @@ def run(opts: Options, progress=None) -> dict:
     _extrapolate(rows, "reference")
     _extrapolate(rows, "nt")
     total = time.perf_counter() - started
-    busy1, own1 = _busy_seconds(), _own_seconds()
-    others = None
-    if busy0 is not None and busy1 is not None and total > 0:
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / total
+    others = _others_cpus(busy0, own0, _busy_seconds(), _own_seconds(), total)
     return {
         "machine": info,
         "options": asdict(opts),

@@ -536,10 +536,7 @@ def run(opts: Options, progress=None) -> dict:
     kernel = _kernel_section(opts, progress, started)
     train = _train_section(opts, progress, started)
     total = time.perf_counter() - started
-    busy1, own1 = B._busy_seconds(), B._own_seconds()
-    others = None
-    if busy0 is not None and busy1 is not None and total > 0:
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / total
+    others = B._others_cpus(busy0, own0, B._busy_seconds(), B._own_seconds(), total)
     results = {
         "machine": info,
         "options": asdict(opts),

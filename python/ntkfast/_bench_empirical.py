@@ -414,10 +414,7 @@ def _memory_worker(spec: dict) -> dict:
     k = ntkfast.empirical_ntk(net, x, output=spec["output"], n_threads=spec.get("threads"),
                               memory_budget=budget)
     seconds = time.perf_counter() - t0
-    busy1, own1 = B._busy_seconds(), B._own_seconds()
-    others = None
-    if busy0 is not None and busy1 is not None and seconds >= 0.2:
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / seconds
+    others = B._others_cpus(busy0, own0, B._busy_seconds(), B._own_seconds(), seconds, shortest=0.2)
     peak = _proc_status_bytes("VmHWM")
     if peak is None:  # pragma: no cover - not Linux; ru_maxrss is in KiB there too
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -551,10 +548,7 @@ def run(opts: Options, progress=None) -> dict:
             memory.append(measure_memory(case, opts.threads))
 
     total = time.perf_counter() - started
-    busy1, own1 = B._busy_seconds(), _own_and_children_seconds()
-    others = None
-    if busy0 is not None and busy1 is not None and total > 0:
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / total
+    others = B._others_cpus(busy0, own0, B._busy_seconds(), _own_and_children_seconds(), total)
     results = {
         "machine": info,
         "options": asdict(opts),
