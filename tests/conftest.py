@@ -126,3 +126,42 @@ def _restore_thread_default():
     """set_num_threads is process-wide: undo whatever a test set."""
     yield
     ntkfast.set_num_threads(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared by the kernel_gd and train test files: callable losses and thread-count runs.
+# ---------------------------------------------------------------------------------------------
+def strided(a):
+    """The same numbers as a non-contiguous view (every other column of a wider array)."""
+    big = np.zeros((a.shape[0], 2 * a.shape[1]))
+    big[:, ::2] = a
+    return big[:, ::2]
+
+
+def mse_value(f, y):
+    """Mean over points of ½||f_i − y_i||²: the value half of the built-in "mse" loss."""
+    return 0.5 * float(((f - y) ** 2).sum(axis=1).mean())
+
+
+# Returns a user may write from loss(f, y) -> (value, d); all of them mean the MSE.
+VALID_CALLABLES = [
+    pytest.param(lambda f, y: (np.float64(mse_value(f, y)), f - y), id="numpy-scalar"),
+    pytest.param(lambda f, y: (np.array(mse_value(f, y)), f - y), id="0d-array"),
+    pytest.param(lambda f, y: (mse_value(f, y), np.asfortranarray(f - y)), id="d-fortran"),
+    pytest.param(lambda f, y: (mse_value(f, y), strided(f - y)), id="d-strided"),
+]
+
+
+def digests_per_omp_threads(script: str, thread_counts=(1, 3)) -> set:
+    """SHA digests printed by `script` run in a fresh interpreter under each OMP_NUM_THREADS (the
+    variable is read once, at start-up): one distinct digest means bit-identical results."""
+    import subprocess
+    import sys
+
+    digests = set()
+    for threads in thread_counts:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.add(out.stdout.strip())
+    return digests

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from conftest import VALID_CALLABLES, mse_value, strided
 import ntkfast
 import numpy as np
 import pytest
@@ -268,13 +269,6 @@ ALL_KGD = [pytest.param(ntkfast.kernel_gd_mse, id="mse"), pytest.param(ntkfast.k
            pytest.param(reference.kernel_gd, id="ref.gd")]
 
 
-def _strided(a):
-    """The same numbers as a non-contiguous view (every other column of a wider array)."""
-    big = np.zeros((a.shape[0], 2 * a.shape[1]))
-    big[:, ::2] = a
-    return big[:, ::2]
-
-
 @pytest.mark.parametrize("fn", ALL_KGD)
 def test_layouts_lists_and_float32_give_the_same_result(fn):
     f0 = RNG.standard_normal((5, 2))
@@ -283,7 +277,7 @@ def test_layouts_lists_and_float32_give_the_same_result(fn):
     variants = [
         (np.asfortranarray(K), np.asfortranarray(Y), np.asfortranarray(f0), np.asfortranarray(KT),
          np.asfortranarray(f0t)),
-        (_strided(K), _strided(Y), f0[::-1][::-1], _strided(KT), _strided(f0t)),
+        (strided(K), strided(Y), f0[::-1][::-1], strided(KT), strided(f0t)),
         (K.tolist(), Y.tolist(), f0.tolist(), KT.tolist(), f0t.tolist()),
     ]
     for k, y, a, kt, b in variants:
@@ -347,24 +341,25 @@ def test_kernel_gd_refuses_repeated_infinite_times_cleanly(fn):
     _raises_naming("t", fn, K, Y, [1.0, np.inf, np.inf])
 
 
-def _mse_value(f, y):
-    return 0.5 * float(((f - y) ** 2).sum(axis=1).mean())
-
-
-VALID_CALLABLES = [  # returns a user may write; all mean the MSE
-    pytest.param(lambda f, y: (np.float64(_mse_value(f, y)), f - y), id="numpy-scalar"),
-    pytest.param(lambda f, y: (np.array(_mse_value(f, y)), f - y), id="0d-array"),
-    pytest.param(lambda f, y: (_mse_value(f, y), np.asfortranarray(f - y)), id="d-fortran"),
-    pytest.param(lambda f, y: (_mse_value(f, y), _strided(f - y)), id="d-strided"),
-]
-
-
 @pytest.mark.parametrize("fn", GD)
 @pytest.mark.parametrize("loss", VALID_CALLABLES)
 def test_callable_loss_returns_in_any_layout(fn, loss):
     plain = fn(K, Y, [0.0, 1.0], loss="mse", method="rk4", dt=0.1)
     got = fn(K, Y, [0.0, 1.0], loss=loss, method="rk4", dt=0.1)
     np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("fn", GD)
+@pytest.mark.parametrize("y", [Y[:, 0], Y[:, :1]], ids=["y-1d", "y-column"])
+def test_callable_loss_may_return_d_as_a_vector_for_one_output(fn, y):
+    # f is (N, 1); d as (N,) means the same, as in train
+    def loss(f, yy):
+        return mse_value(f, yy), (f - yy)[:, 0]
+
+    plain = fn(K, y, [0.0, 1.0], loss="mse", method="rk4", dt=0.1)
+    got = fn(K, y, [0.0, 1.0], loss=loss, method="rk4", dt=0.1)
+    np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(got.loss, plain.loss, rtol=1e-13)
 
 
 # ---- found in review: blow-ups, indefinite kernels, null directions, float32 symmetry --------

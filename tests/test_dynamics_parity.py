@@ -10,12 +10,10 @@ invariance (bit-identical results for n_threads 1, 2, 3) and Ctrl-C during a lon
 from __future__ import annotations
 
 import _thread
-import os
-import subprocess
-import sys
 import threading
 import time
 
+from conftest import digests_per_omp_threads
 import ntkfast
 import numpy as np
 import pytest
@@ -195,13 +193,7 @@ print(hashlib.sha256(r.f_train.tobytes() + r.f_test.tobytes()).hexdigest())
 
 @pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
 def test_kernel_gd_is_bit_identical_for_any_omp_num_threads():
-    digests = set()
-    for threads in (1, 3):
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        out = subprocess.run([sys.executable, "-c", _ENV_SCRIPT], env=env, capture_output=True,
-                             text=True, check=True)
-        digests.add(out.stdout.strip())
-    assert len(digests) == 1
+    assert len(digests_per_omp_threads(_ENV_SCRIPT)) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from conftest import VALID_CALLABLES, mse_value, strided
 import ntkfast
 import numpy as np
 import pytest
@@ -182,12 +183,6 @@ def test_large_but_stable_lr_is_not_divergence(fn):
 # ---------------------------------------------------------------------------------------------
 # Unusual but valid input
 # ---------------------------------------------------------------------------------------------
-def _strided(a):
-    big = np.zeros((a.shape[0], 2 * a.shape[1]))
-    big[:, ::2] = a
-    return big[:, ::2]
-
-
 @pytest.mark.parametrize("fn", TRAIN)
 def test_layouts_lists_and_numpy_scalars_give_the_same_result(fn):
     plain = fn(NET, X, Y, lr=0.1, steps=3, x_test=X[:2], progress=False)
@@ -195,7 +190,7 @@ def test_layouts_lists_and_numpy_scalars_give_the_same_result(fn):
     fortran_net.weights[0] = np.asfortranarray(fortran_net.weights[0])
     variants = [
         (NET, np.asfortranarray(X), np.asfortranarray(Y), X[:2].copy(order="F"), 0.1, 3),
-        (NET, _strided(X), _strided(Y), _strided(X[:2]), np.float64(0.1), np.int64(3)),
+        (NET, strided(X), strided(Y), strided(X[:2]), np.float64(0.1), np.int64(3)),
         (NET, X.tolist(), Y.tolist(), X[:2].tolist(), 0.1, 3),
         (fortran_net, X, Y, X[:2], 0.1, 3),
     ]
@@ -231,24 +226,25 @@ def test_progress_bar_only_when_asked(fn, capfd):
     assert "30" in err, f"no progress shown: {err!r}"
 
 
-def _mse_value(f, y):
-    return 0.5 * float(((f - y) ** 2).sum(axis=1).mean())
-
-
-VALID_CALLABLES = [  # returns a user may write; all mean the MSE
-    pytest.param(lambda f, y: (np.float64(_mse_value(f, y)), f - y), id="numpy-scalar"),
-    pytest.param(lambda f, y: (np.array(_mse_value(f, y)), f - y), id="0d-array"),
-    pytest.param(lambda f, y: (_mse_value(f, y), np.asfortranarray(f - y)), id="d-fortran"),
-    pytest.param(lambda f, y: (_mse_value(f, y), _strided(f - y)), id="d-strided"),
-]
-
-
 @pytest.mark.parametrize("fn", TRAIN)
 @pytest.mark.parametrize("loss", VALID_CALLABLES)
 def test_callable_loss_returns_in_any_layout(fn, loss):
     plain = fn(NET, X, Y, lr=0.1, steps=3, progress=False)
     got = fn(NET, X, Y, lr=0.1, steps=3, loss=loss, progress=False)
     np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+@pytest.mark.parametrize("y", [Y[:, 0], Y[:, :1]], ids=["y-1d", "y-column"])
+def test_callable_loss_may_return_d_as_a_vector_for_one_output(fn, y):
+    # f is (N, 1); d as (N,) means the same, as in kernel_gd
+    def loss(f, yy):
+        return mse_value(f, yy), (f - yy)[:, 0]
+
+    plain = fn(NET1, X, y, lr=0.1, steps=3, progress=False)
+    got = fn(NET1, X, y, lr=0.1, steps=3, loss=loss, progress=False)
+    np.testing.assert_allclose(got.f_train, plain.f_train, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(got.loss, plain.loss, rtol=1e-13)
 
 
 def test_a_record_schedule_too_large_for_memory_is_refused_before_allocating():

@@ -335,8 +335,9 @@ def call_user_loss(fn: Callable, f: np.ndarray, tg: Targets) -> tuple[float, np.
     d = np.asarray(d)
     if d.dtype == object or d.dtype.kind not in "biuf":
         raise TypeError(f"loss: the callable's d must be a real array, got dtype {d.dtype}")
-    if d.shape != (n, n_out) and not (tg.squeeze and d.shape == (n,)):
-        raise ValueError(f"loss: the callable's d must have shape {(n, n_out)} like f, got {d.shape}")
+    if d.shape != (n, n_out) and not (n_out == 1 and d.shape == (n,)):
+        raise ValueError(f"loss: the callable's d must have shape {(n, n_out)} like f "
+                         f"(or ({n},) for a single output), got {d.shape}")
     d = np.ascontiguousarray(d, dtype=np.float64).reshape(n, n_out)
     if not np.isfinite(d).all():
         raise ValueError("loss: the callable's d contains NaN or infinity")

@@ -216,9 +216,11 @@ def user_loss(fn, f64: np.ndarray, y64: np.ndarray) -> tuple[float, np.ndarray]:
     d = np.asarray(d)
     if d.dtype == object or d.dtype.kind not in "biuf":
         raise TypeError(f"loss: the callable's d must be a real array, got dtype {d.dtype}")
-    if d.shape != f64.shape:
-        raise ValueError(f"loss: the callable's d must have the shape of f, {f64.shape}, got {d.shape}")
-    d = np.ascontiguousarray(d, dtype=np.float64)
+    n, n_out = f64.shape
+    if d.shape != f64.shape and not (n_out == 1 and d.shape == (n,)):
+        raise ValueError(f"loss: the callable's d must have the shape of f, {f64.shape} "
+                         f"(or ({n},) for a single output), got {d.shape}")
+    d = np.ascontiguousarray(d, dtype=np.float64).reshape(n, n_out)
     if not np.isfinite(value) and np.isfinite(f64).all() and np.isfinite(d).all():
         # Finite outputs and gradient but no finite loss: the function is at fault, not the lr
         # (a real blow-up is caught long before |f| can overflow a square).

@@ -107,8 +107,8 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
         indefinite kernel makes the outputs grow exponentially.
     loss : "mse", "cross_entropy" (alias "ce"; y rows must be probabilities, O >= 2), or a callable
         ``loss(f, y) -> (value, d)``: f, y float64 (N, O) arrays (O = 1 for a 1-D y_train), value
-        the mean loss C(f), d (N, O) the per-point derivative ∂ℓ/∂f_i ((N,) also accepted for a
-        1-D y_train). Called once per right-hand side (d) and once per requested time (value);
+        the mean loss C(f), d (N, O) the per-point derivative ∂ℓ/∂f_i ((N,) also accepted when
+        O = 1). Called once per right-hand side (d) and once per requested time (value);
         what it raises propagates.
     method : "dopri5" (default): adaptive Dormand–Prince 5(4) with error control on the training
         outputs, err = rms(e / (atol + rtol·max(|f|, |f_new|))) <= 1, PI step controller.

@@ -119,7 +119,8 @@ def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, t
     loss : ``"mse"`` (ℓ = ½||f − y||², d = f − y), ``"cross_entropy"`` / ``"ce"``
         (ℓ = −Σ_k y_k log softmax(f)_k, d = softmax(f) − y; y one-hot or probability rows,
         n_L >= 2), or a callable ``loss(f, y) -> (value, d)`` taking float64 (N, n_L) arrays and
-        returning the mean loss C and the per-point derivative d = ∂ℓ/∂f_i, (N, n_L).
+        returning the mean loss C and the per-point derivative d = ∂ℓ/∂f_i, (N, n_L) (or (N,)
+        when n_L = 1).
     x_test : (M, n_0) inputs whose outputs are recorded too (``f_test``).
     record_every : record at steps 0, record_every, 2·record_every, … and at the last step
         (default max(1, steps // 100)).
