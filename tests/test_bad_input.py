@@ -153,3 +153,75 @@ def test_activation_factories_reject_non_finite_parameters():
     for factory, arg in ((activations.leaky_relu, "negative_slope"), (activations.elu, "alpha")):
         _raises_naming(arg, factory, math.nan)
     _raises_naming("activation", activations.custom, "not callable")
+
+
+# ---- found in review: overflow, erf at large variance, thread and depth limits ---------------
+
+OVERFLOWING = [  # settings whose kernel values cannot be represented
+    pytest.param(np.full((2, 3), 1e200), dict(depth=3), id="huge-inputs"),
+    pytest.param(np.ones((2, 3)), dict(depth=2000, weight_std=2.0), id="deep-growing"),
+    pytest.param(np.ones((2, 3)), dict(depth=3, bias_std=1e308), id="huge-bias"),
+    pytest.param(np.full((2, 3), 1e20), dict(depth=3, dtype=np.float32), id="float32-range"),
+    pytest.param(np.ones((2, 3)), dict(depth=2, activation=activations.leaky_relu(1e200)),
+                 id="huge-slope"),
+]
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS + DIAG_FUNCTIONS)
+@pytest.mark.parametrize("x, kw", OVERFLOWING)
+def test_overflowing_kernel_raises_instead_of_returning_inf_or_nan(fn, x, kw):
+    with pytest.raises(FloatingPointError, match="overflows"):
+        fn(x, **kw)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.ntk, reference.ntk], ids=["fast", "reference"])
+def test_erf_duplicate_points_at_large_variance_stay_finite(fn):
+    # 1 + 2k11 + 2k22 + 4(k11 k22 - k12²) instead of p1 p2 - 4k12²: the latter cancelled to 0
+    # (an infinite Σ̇) for duplicated rows at Σ(x, x) ~ 1e16
+    x = np.random.default_rng(1).normal(size=(3, 5)) * 1e8
+    with pytest.warns(RuntimeWarning, match="ill-conditioned"):
+        k = fn(np.vstack([x, x]), x, depth=3, activation="erf")
+    assert np.isfinite(k).all()
+    assert (k[:3].diagonal() > 0).all() and (k[3:].diagonal() > 0).all()  # the duplicated pairs
+    # at Σ(x, x) ~ 1e8 the duplicates agree with the exact diagonal to the warned accuracy
+    x = np.random.default_rng(1).normal(size=(3, 5)) * 1e4
+    with pytest.warns(RuntimeWarning, match="good to about"):
+        k = fn(np.vstack([x, x]), depth=3, activation="erf")
+    np.testing.assert_allclose(k[:3, 3:].diagonal(), k.diagonal()[:3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["erf", "sin"])
+def test_no_conditioning_warning_at_ordinary_scales(activation):
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    ntkfast.ntk(np.vstack([x, x]), depth=3, activation=activation)  # warnings are errors here
+    ntkfast.ntk(x, depth=3, activation=activation, dtype=np.float32)
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS + DIAG_FUNCTIONS)
+@pytest.mark.parametrize("value", [True, np.bool_(True), 2**40, -(2**40)])
+def test_n_threads_bools_and_impossible_counts(fn, value):
+    # bool is not a count; 2**40 threads failed later as a raw pybind11 argument error
+    _raises_naming("n_threads", fn, GOOD, depth=2, n_threads=value)
+
+
+@pytest.mark.parametrize("value", [True, 2**31])
+def test_set_num_threads_refuses_bools_and_impossible_counts(value):
+    _raises_naming("n_threads", ntkfast.set_num_threads, value)
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS + DIAG_FUNCTIONS)
+def test_depth_beyond_a_million_layers_is_refused(fn):
+    _raises_naming("depth", fn, GOOD, depth=2**31)
+
+
+@pytest.mark.parametrize("fn", PAIR_FUNCTIONS)
+def test_inputs_beyond_the_float32_range_are_named_as_such(fn):
+    msg = _raises_naming("x1", fn, np.full((2, 3), 1e39), depth=2, dtype=np.float32)
+    assert "does not fit in float32" in msg, msg
+
+
+@pytest.mark.parametrize("factory, arg", [(activations.leaky_relu, "negative_slope"),
+                                          (activations.elu, "alpha")])
+@pytest.mark.parametrize("value", ["0.1", True, None])
+def test_activation_parameters_must_be_numbers(factory, arg, value):
+    _raises_naming(arg, factory, value)

@@ -384,3 +384,90 @@ def test_working_set_must_fit_beside_the_output(tiny_memory):
     # a budget that fits the 80 kB works, in blocks, and gives the same kernel as the reference
     got = ntkfast.empirical_ntk(net, x, memory_budget=40_000)
     np.testing.assert_allclose(got, reference.empirical_ntk(net, x), rtol=1e-12, atol=1e-14)
+
+
+# ---- found in review: settings changed after construction, memory_budget, custom φ output ----
+
+@pytest.mark.parametrize("fn", ANY)
+@pytest.mark.parametrize("arg, value", [
+    ("weight_std", -1.0), ("weight_std", math.nan), ("weight_std", "2"),
+    ("bias_std", -0.5), ("parameterization", "foo"), ("activation", 3), ("activation", "relux"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_settings_set_after_construction_are_checked_at_the_call(fn, arg, value):
+    # the MLP's attributes are plain and settable; a negative weight_std ran with its sign
+    # flipped and an unknown parameterization silently meant "standard"
+    net = net_of()
+    setattr(net, arg, value)
+    _raises_naming(arg, fn, net, X, X)
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_activation_set_by_name_after_construction_works(impl):
+    net = net_of(activation="relu")
+    net.activation = "tanh"
+    np.testing.assert_allclose(impl.empirical_ntk(net, X), impl.empirical_ntk(net_of(activation="tanh"), X),
+                               rtol=1e-13)
+
+
+REFERENCE_BUDGET = [
+    pytest.param(lambda x1, x2, **kw: reference.empirical_ntk(net_of(), x1, x2, **kw), id="reference.ntk"),
+    pytest.param(lambda x1, x2, **kw: reference.empirical_nngp(net_of(), x1, x2, **kw), id="reference.nngp"),
+]
+
+
+@pytest.mark.parametrize("fn", REFERENCE_BUDGET)
+@pytest.mark.parametrize("budget", [0, -5, math.nan, math.inf, "1000", True],
+                         ids=["0", "-5", "nan", "inf", "str", "bool"])
+def test_reference_refuses_the_same_memory_budgets(fn, budget):
+    _raises_naming("memory_budget", fn, X, None, memory_budget=budget)
+
+
+@pytest.mark.parametrize("fn", [reference.empirical_ntk, reference.empirical_nngp, reference.apply])
+@pytest.mark.parametrize("value", [0, "2", 1.5, True, 2**40])
+def test_reference_refuses_the_same_n_threads(fn, value):
+    _raises_naming("n_threads", fn, net_of(), X, n_threads=value)
+
+
+def test_memory_budget_beyond_int64_is_a_number_not_a_crash():
+    base = ntkfast.empirical_ntk(net_of(), X)
+    np.testing.assert_array_equal(ntkfast.empirical_ntk(net_of(), X, memory_budget=10**30), base)
+    msg = _raises_naming("memory_budget", ntkfast.empirical_ntk, net_of(), X, memory_budget="1000")
+    assert "number of bytes" in msg
+
+
+@pytest.mark.parametrize("fn", ANY)
+def test_big_endian_parameters_are_read_like_native_ones(fn):
+    net = net_of()
+    swapped = ntkfast.MLP([w.astype(">f8") for w in net.weights], [b.astype(">f8") for b in net.biases])
+    first = lambda r: r[0] if isinstance(r, tuple) else r  # noqa: E731 - EmpiricalNTK: its total
+    np.testing.assert_array_equal(first(fn(swapped, X, X)), first(fn(net, X, X)))
+
+
+@pytest.mark.parametrize("fn", ANY)
+@pytest.mark.parametrize("act, error", [
+    pytest.param(activations.custom(np.tanh, lambda z: np.ones(z.shape[-1])), ValueError, id="derivative-shape"),
+    pytest.param(activations.custom(lambda z: np.tanh(z)[..., :1], lambda z: 1 - np.tanh(z) ** 2), ValueError,
+                 id="phi-shape"),
+    pytest.param(activations.custom(lambda z: np.tanh(z) + 0j, lambda z: 1 - np.tanh(z) ** 2), TypeError,
+                 id="phi-complex"),
+    pytest.param(activations.custom(np.tanh, lambda z: np.where(z > 0, np.nan, 1.0)), ValueError,
+                 id="derivative-nan"),
+])
+def test_custom_activation_outputs_are_checked(fn, act, error):
+    net = net_of(activation=act, widths=(2, 5, 3))
+    with pytest.raises(error, match="activation"):
+        fn(net, X, X)
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_custom_activation_may_return_a_constant_derivative(impl):
+    doubled = activations.custom(lambda z: 2 * z, lambda z: 2.0, name="doubled")
+    net = net_of(activation=doubled)
+    np.testing.assert_allclose(impl.empirical_ntk(net, X),
+                               impl.empirical_ntk(net_of(activation=activations.custom(
+                                   lambda z: 2 * z, lambda z: np.full_like(z, 2.0))), X), rtol=1e-14)
+
+
+def test_init_mlp_too_large_says_to_use_smaller_widths():
+    with pytest.raises(ntkfast.OutputTooLargeError, match="smaller widths"):
+        ntkfast.init_mlp([10, 10**7, 10**7, 1])

@@ -56,7 +56,7 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
     V.check_output_fits(n_outputs * a1.shape[0] * n2 * dt.itemsize,
                         f"a ({a1.shape[0]}, {n2}) kernel ({n_outputs} array(s) of {dt})")
     sets = [a1] if a2 is None else [a1, a2]
-    prepared = prepare(act, sets, depth, w * w, b * b, project)
+    prepared = prepare(act, sets, depth, w * w, b * b, project, dt)
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
 
 
@@ -64,7 +64,7 @@ def parse_diag(x, depth, activation, weight_std, bias_std, dtype,
                project=numpy_project) -> tuple[Prepared, np.dtype]:
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a = V.points(x, "x", dt)
-    return prepare(act, [a], depth, w * w, b * b, project), dt
+    return prepare(act, [a], depth, w * w, b * b, project, dt), dt
 
 
 def make_result(out: dict, call: Call, layerwise: bool) -> KernelResult:

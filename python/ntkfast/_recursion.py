@@ -85,18 +85,64 @@ def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     return e, ed, c, d0, plan.tail
 
 
+def value_limit(dtype) -> float:
+    """Largest diagonal value Σ, Θ or Σ̇ (x, x) a kernel in ``dtype`` may reach: the pair formulas
+    multiply two of them (k11·k22, sqrt(k11 k22)), which must not overflow."""
+    return math.sqrt(float(np.finfo(dtype).max)) / 4
+
+
+def _check_range(name: str, layer: int, values: np.ndarray, limit: float) -> None:
+    """FloatingPointError when a layer's diagonal values are not finite or exceed ``limit``:
+    every entry of that layer's Gram matrix would be inf or NaN (|K_ij| <= sqrt(K_ii K_jj))."""
+    if values.size == 0:
+        return
+    worst = float(np.max(np.abs(values)))
+    if np.isfinite(worst) and worst <= limit:
+        return
+    what = "is NaN" if np.isnan(values).any() else f"reaches {worst:.3g}"
+    raise FloatingPointError(
+        f"the kernel overflows: {name}(x, x) {what} at layer {layer} (values above {limit:.3g} "
+        "cannot be represented in the working dtype); scale the inputs, weight_std or bias_std "
+        "down, or use fewer layers (depth)")
+
+
+# erf and sin at layer variance k: E[φ'φ'] (erf) and E[φφ] (sin) of two points change by O(1) of
+# their size when ρ moves by ~1/k near ρ = 1, so entries of (nearly) coinciding points are as
+# uncertain as k times the rounding of Σ(x, x'): about CONDITIONING · k · eps relative (measured
+# 2-5 · k · eps for duplicated rows). Warn where that exceeds this much of the diagonal scale.
+CONDITIONED_ACTIVATIONS = ("erf", "sin")
+CONDITIONING = 5.0
+CONDITIONING_WARNING = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+
+
+def _warn_conditioning(act: Activation, k_max: float, dtype) -> None:
+    dt = np.dtype(dtype)
+    bound = CONDITIONING * k_max * float(np.finfo(dt).eps)
+    if act.dual in CONDITIONED_ACTIVATIONS and bound > CONDITIONING_WARNING.get(dt, 1e-8):
+        warnings.warn(
+            f"ntkfast: {act.name} at layer variances up to {k_max:.3g} is ill-conditioned near "
+            f"coinciding points: entries of (nearly) equal inputs are good to about {bound:.1g} "
+            f"relative in {dt.name} (other entries are not affected); scale the inputs or "
+            "weight_std down, or use float64", RuntimeWarning, stacklevel=4)
+
+
 def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
-            bias_var: float, project=_mehler.numpy_project) -> Prepared:
+            bias_var: float, project=_mehler.numpy_project, dtype=None) -> Prepared:
     """Run the diagonal recursion for all point sets together (float64 throughout).
 
     The sets are processed jointly so that numerical activations use one truncation order per
     layer for x1 and x2 alike, which the pair kernels require. ``project(values, rows)`` =
-    values @ rows.T for the Hermite coefficients (numpy by default).
+    values @ rows.T for the Hermite coefficients (numpy by default). With the working ``dtype``
+    given, a layer whose diagonal values exceed value_limit(dtype) raises FloatingPointError
+    before the next layer is computed, and ill-conditioned variances warn (_warn_conditioning).
     """
+    limit = math.inf if dtype is None else value_limit(dtype)
     sizes = [p.shape[0] for p in point_sets]
     x_all = np.concatenate([p.astype(np.float64, copy=False) for p in point_sets])
     n0 = x_all.shape[1]
-    k = weight_var * np.einsum("ij,ij->i", x_all, x_all) / n0 + bias_var
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+        k = weight_var * np.einsum("ij,ij->i", x_all, x_all) / n0 + bias_var
+    _check_range("Σ", 1, k, limit)
     sigma = [k]
     sigma_dot = []
     theta = [k]
@@ -111,12 +157,20 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
             tails.append(tail)
         else:
             e, ed = _closed_form_diagonal(act, k)
-        k_next = weight_var * e + bias_var
-        sd = weight_var * ed
-        theta.append(theta[-1] * sd + k_next)
+        with np.errstate(over="ignore", invalid="ignore"):
+            k_next = weight_var * e + bias_var
+            sd = weight_var * ed
+            theta.append(theta[-1] * sd + k_next)
+        layer = len(sigma) + 1
+        _check_range("Σ", layer, k_next, limit)
+        _check_range("Σ̇", layer - 1, sd, limit)
+        _check_range("Θ", layer, theta[-1], limit)
         sigma.append(k_next)
         sigma_dot.append(sd)
         k = k_next
+
+    if dtype is not None and depth > 1:
+        _warn_conditioning(act, max(float(v.max(initial=0.0)) for v in sigma[:-1]), dtype)
 
     def split(rows: list[np.ndarray], width: int) -> list[np.ndarray]:
         stacked = np.stack(rows) if rows else np.empty((0, width))

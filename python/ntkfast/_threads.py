@@ -6,8 +6,10 @@ from the number of CPUs as in scikit-learn (-1: all CPUs, -2: all but one); 0 is
 """
 from __future__ import annotations
 
-import os
 import operator
+import os
+
+import numpy as np
 
 from . import _core
 
@@ -21,13 +23,22 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+# More threads than any machine offers is a typo; it would fail deep in OpenMP (or the binding's
+# int) with a message that does not name the argument.
+MAX_THREADS = 4096
+
+
 def _check(n_threads, name: str) -> int:
     try:
+        if isinstance(n_threads, (bool, np.bool_)):
+            raise TypeError
         n = operator.index(n_threads)
     except TypeError:
         raise TypeError(f"{name}: expected an integer or None, got {type(n_threads).__name__}") from None
     if n == 0:
         raise ValueError(f"{name}: must be a positive thread count or a negative count from the number of CPUs, got 0")
+    if abs(n) > MAX_THREADS:
+        raise ValueError(f"{name}: expected a thread count between -{MAX_THREADS} and {MAX_THREADS}, got {n}")
     if n < 0:
         n = max(1, _cpu_count() + 1 + n)
     return n

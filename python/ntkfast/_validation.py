@@ -1,6 +1,7 @@
 """Input checks shared by the fast API and the numpy reference: same inputs, same errors."""
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -45,17 +46,37 @@ def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.n
     with np.errstate(over="ignore", invalid="ignore"):  # too large for dtype: refused just below
         out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
-        raise ValueError(f"{name}: contains NaN or infinity (first at index {tuple(int(i) for i in bad)})")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        if np.isfinite(arr[bad]):
+            raise ValueError(f"{name}: the value {arr[bad]!r} at index {bad} does not fit in {np.dtype(dtype)} "
+                             f"(largest {np.finfo(dtype).max:.3g}); scale the inputs or use float64")
+        raise ValueError(f"{name}: contains NaN or infinity (first at index {bad})")
     return out
+
+
+# Each layer costs a Python step per call and O(N1·N2) work in the core; a million layers already
+# takes minutes, and the core counts layers in a C int.
+MAX_DEPTH = 1_000_000
 
 
 def depth(value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"depth: expected an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"depth: expected an integer >= 1 (number of weight layers), got {value}")
+    if value < 1 or value > MAX_DEPTH:
+        raise ValueError(f"depth: expected an integer from 1 to {MAX_DEPTH} (number of weight layers), got {value}")
     return int(value)
+
+
+def memory_budget(value) -> int | None:
+    """None (the default budget) or a positive, finite number of bytes, as an int."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"memory_budget: expected a positive number of bytes or None, got {value!r}")
+    v = float(value)  # a Python int beyond int64 becomes a (finite) float here, not an error
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"memory_budget: expected a positive, finite number of bytes, got {value!r}")
+    return int(v)
 
 
 def nonnegative(value, name: str) -> float:
@@ -82,10 +103,11 @@ def available_memory_bytes() -> int:
         return 1 << 62
 
 
-def check_output_fits(n_bytes: int, what: str) -> None:
+def check_output_fits(n_bytes: int, what: str,
+                      hint: str = "compute it in blocks of rows (x1) and columns (x2) instead") -> None:
     avail = available_memory_bytes()
     if n_bytes > avail:
         raise OutputTooLargeError(
             f"{what} needs {n_bytes / 1e9:.3g} GB but only {avail / 1e9:.3g} GB of memory is "
-            "available; compute it in blocks of rows (x1) and columns (x2) instead"
+            f"available; {hint}"
         )

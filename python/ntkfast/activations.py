@@ -11,6 +11,7 @@ or any vectorised callable ``f(np.ndarray) -> np.ndarray`` (wrapped by :func:`cu
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -77,11 +78,17 @@ def relu() -> Activation:
     return _relu_like("relu", 0.0, 1.0)
 
 
+def _finite_parameter(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return v
+
+
 def leaky_relu(negative_slope: float = 0.01) -> Activation:
-    s = float(negative_slope)
-    if not math.isfinite(s):
-        raise ValueError(f"negative_slope: expected a finite number, got {negative_slope!r}")
-    return _relu_like("leaky_relu", s, 1.0)
+    return _relu_like("leaky_relu", _finite_parameter(negative_slope, "negative_slope"), 1.0)
 
 
 def abs() -> Activation:  # noqa: A001 - the activation's usual name
@@ -149,9 +156,7 @@ def silu() -> Activation:
 
 
 def elu(alpha: float = 1.0) -> Activation:
-    a = float(alpha)
-    if not math.isfinite(a):
-        raise ValueError(f"alpha: expected a finite number, got {alpha!r}")
+    a = _finite_parameter(alpha, "alpha")
     return Activation(
         "elu",
         lambda z: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0))),
@@ -170,7 +175,31 @@ def custom(fn: Callable[[Array], Array], derivative: Callable[[Array], Array] | 
     if derivative is not None and not callable(derivative):
         raise TypeError(f"derivative: expected a callable or None, got {type(derivative).__name__}")
     label = name or getattr(fn, "__name__", "custom")
-    return Activation(label, lambda z: np.asarray(fn(z), dtype=float), derivative, "mehler")
+    return Activation(label, _elementwise(fn, label, "φ"),
+                      None if derivative is None else _elementwise(derivative, label, "φ′"), "mehler")
+
+
+def _elementwise(f: Callable[[Array], Array], label: str, what: str) -> Callable[[Array], Array]:
+    """f checked as an elementwise function: real values of its input's shape (a 0-d result,
+    e.g. a constant φ′, is broadcast), finite wherever the input is. Without the checks a wrong
+    shape broadcast silently or failed deep inside a matrix product, a complex result lost its
+    imaginary part, and a NaN surfaced as an 'overflow'."""
+    def call(z):
+        out = np.asarray(f(z))
+        if out.dtype == object or out.dtype.kind not in "biuf":
+            raise TypeError(f"activation: {label}'s {what} must return real numbers, got dtype {out.dtype}")
+        if out.shape != np.shape(z):
+            if out.ndim:
+                raise ValueError(f"activation: {label}'s {what} must return an array of its input's "
+                                 f"shape {np.shape(z)} (elementwise), got {out.shape}")
+            out = np.broadcast_to(out, np.shape(z))
+        out = out.astype(float)
+        if not np.isfinite(out).all() and np.isfinite(z).all():
+            bad = np.argwhere(~np.isfinite(out))[0]
+            raise ValueError(f"activation: {label}'s {what} returned {out[tuple(bad)]} for the finite "
+                             f"input {np.asarray(z)[tuple(bad)]!r}")
+        return out
+    return call
 
 
 _FACTORIES = {

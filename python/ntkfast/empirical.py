@@ -10,7 +10,6 @@ row block are kept, column blocks are recomputed).
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
@@ -77,13 +76,9 @@ def _block_rows(n_rows_total: int, row_bytes: int, memory_budget, output_bytes: 
     """Rows per block so that two blocks of features fit the budget, and the budget fits in the
     memory left beside the output."""
     avail = V.available_memory_bytes() - output_bytes
-    if memory_budget is None:
+    budget = V.memory_budget(memory_budget)
+    if budget is None:
         budget = int(min(DEFAULT_MEMORY_BUDGET, max(avail, 0) // 4))
-    else:
-        if isinstance(memory_budget, bool) or not isinstance(memory_budget, numbers.Real) \
-                or not np.isfinite(memory_budget) or memory_budget <= 0:
-            raise ValueError(f"memory_budget: expected a positive number of bytes, got {memory_budget!r}")
-        budget = int(memory_budget)
     if row_bytes == 0:
         return n_rows_total
     rows = min(n_rows_total, budget // (2 * row_bytes)) if n_rows_total * row_bytes > budget else n_rows_total

@@ -49,9 +49,7 @@ class MLP:
         self.activation = get_activation(activation)
         self.weight_std = V.nonnegative(weight_std, "weight_std")
         self.bias_std = V.nonnegative(bias_std, "bias_std")
-        if parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"parameterization: expected 'ntk' or 'standard', got {parameterization!r}")
-        self.parameterization = parameterization
+        self.parameterization = _parameterization(parameterization)
         checked(self)  # fail at construction as well as at every call
 
     @property
@@ -112,9 +110,17 @@ class CheckedNet:
         return _chain_widths(self.weights)
 
 
+def _parameterization(value) -> str:
+    if not isinstance(value, str) or value not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization: expected 'ntk' or 'standard', got {value!r}")
+    return value
+
+
 def _param(arr, name: str, shape: tuple[int, ...] | None, ndim: int, dtype: np.dtype | None):
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(arr).__name__}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8) and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # same numbers, this machine's byte order
     if arr.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
@@ -130,9 +136,14 @@ def _param(arr, name: str, shape: tuple[int, ...] | None, ndim: int, dtype: np.d
 
 
 def checked(net) -> CheckedNet:
-    """Validate an MLP's current parameters; clear errors naming the offending array."""
+    """Validate an MLP's current parameters and settings (all of them are plain, settable
+    attributes); clear errors naming the offending one."""
     if not isinstance(net, MLP):
         raise TypeError(f"net: expected an ntkfast.MLP, got {type(net).__name__}")
+    activation = get_activation(net.activation)  # a name set after construction works too
+    weight_std = V.nonnegative(net.weight_std, "weight_std")
+    bias_std = V.nonnegative(net.bias_std, "bias_std")
+    parameterization = _parameterization(net.parameterization)
     ws, bs = net.weights, net.biases
     if len(ws) == 0:
         raise ValueError("weights: expected at least one weight layer, got none")
@@ -151,17 +162,17 @@ def checked(net) -> CheckedNet:
             )
         weights.append(w)
         biases.append(_param(b, f"biases[{l}]", (w.shape[0],), 1, dtype))
-    if net.parameterization == "ntk":
-        w_scales = tuple(net.weight_std / math.sqrt(w.shape[1]) for w in weights)
-        b_scale = net.bias_std
+    if parameterization == "ntk":
+        w_scales = tuple(weight_std / math.sqrt(w.shape[1]) for w in weights)
+        b_scale = bias_std
     else:
         w_scales, b_scale = (1.0,) * len(weights), 1.0
-    if net.activation.derivative is None:
+    if activation.derivative is None:
         raise ValueError(
-            f"activation: {net.activation.name!r} has no derivative; finite networks need φ′ for "
+            f"activation: {activation.name!r} has no derivative; finite networks need φ′ for "
             "the backward pass (use ntkfast.activations.custom(fn, derivative))"
         )
-    return CheckedNet(tuple(weights), tuple(biases), w_scales, b_scale, net.activation, dtype)
+    return CheckedNet(tuple(weights), tuple(biases), w_scales, b_scale, activation, dtype)
 
 
 def _widths(widths) -> list[int]:
@@ -189,8 +200,10 @@ def init_mlp(widths, *, activation="relu", weight_std=1.0, bias_std=0.0, paramet
     dt = V.working_dtype(dtype)
     sw = V.nonnegative(weight_std, "weight_std")
     sb = V.nonnegative(bias_std, "bias_std")
+    _parameterization(parameterization)  # before drawing: a typo must not cost the draws
     n_params = sum((a + 1) * b for a, b in zip(ws[:-1], ws[1:]))
-    V.check_output_fits(n_params * (8 + dt.itemsize), f"an MLP with {n_params} parameters")
+    V.check_output_fits(n_params * (8 + dt.itemsize), f"an MLP with {n_params} parameters",
+                        "use smaller widths")
     rng = np.random.default_rng(seed)
     weights, biases = [], []
     for n_in, n_out in zip(ws[:-1], ws[1:]):

@@ -8,7 +8,9 @@ import functools
 
 import numpy as np
 
+from .. import _validation as V
 from .._empirical_api import EmpiricalNTK, finite_result, parse, parse_inputs
+from .._threads import resolve_n_threads
 from ..networks import CheckedNet
 
 __all__ = ["apply", "empirical_ntk", "empirical_nngp", "features"]
@@ -58,6 +60,7 @@ def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = T
 
 def apply(net, x, *, n_threads=None) -> np.ndarray:
     """f(x), shape (N, n_L)."""
+    _unused_settings(n_threads)
     cn, a = parse_inputs(net, x)
     return finite_result(features(cn, a, backward=False)[2], "apply", cn.dtype)
 
@@ -88,9 +91,17 @@ def _layer_terms(cn: CheckedNet, F1, F2, output: str):
     return terms
 
 
+def _unused_settings(n_threads, memory_budget=None) -> None:
+    """The fast path's settings, checked the same way so that both refuse the same input."""
+    resolve_n_threads(n_threads)
+    V.memory_budget(memory_budget)
+
+
 def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_threads=None,
                   memory_budget=None):
-    """Θ_{kk'}(x, x') = Σ_p ∂f_k(x)/∂θ_p ∂f_k'(x')/∂θ_p of a finite MLP (see ntkfast.empirical_ntk)."""
+    """Θ_{kk'}(x, x') = Σ_p ∂f_k(x)/∂θ_p ∂f_k'(x')/∂θ_p of a finite MLP (see ntkfast.empirical_ntk).
+    ``n_threads`` and ``memory_budget`` are validated like the fast path's, otherwise unused."""
+    _unused_settings(n_threads, memory_budget)
     call = parse(net, x1, x2, output, per_layer)
     cn = call.net
     F1 = features(cn, call.x1)
@@ -105,6 +116,7 @@ def empirical_ntk(net, x1, x2=None, *, output="trace", per_layer=False, n_thread
 
 def empirical_nngp(net, x1, x2=None, *, n_threads=None, memory_budget=None) -> np.ndarray:
     """s_w² a^(L-1)(x)·a^(L-1)(x') + s_b²: the kernel of the last hidden features, (N1, N2)."""
+    _unused_settings(n_threads, memory_budget)
     call = parse(net, x1, x2, "trace")
     cn = call.net
     A1 = features(cn, call.x1, backward=False)[0][-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._bivariate import elu_dual
+from .._threads import resolve_n_threads
 from .._api import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
@@ -31,7 +32,12 @@ def _dual(call: Call, layer: int, k12, r1, r2, i1, i2):
     if act.dual == "erf":
         p = np.outer(1 + 2 * r1**2, 1 + 2 * r2**2)
         x = np.clip(2 * k12 / np.sqrt(p), -1.0, 1.0)
-        return (2 / np.pi) * np.arcsin(x), (4 / np.pi) / np.sqrt(p - 4 * k12**2)
+        # p1 p2 - 4 k12² = 1 + 2 k11 + 2 k22 + 4 (k11 k22 - k12²), the last term >= 0: no
+        # cancellation for (nearly) coinciding points at large variance.
+        rr = np.outer(r1, r2)
+        gap = np.maximum((rr - k12) * (rr + k12), 0.0)
+        root = np.sqrt(np.add.outer(1 + 2 * r1**2, 2 * r2**2) + 4 * gap)
+        return (2 / np.pi) * np.arcsin(x), (4 / np.pi) / root
     if act.dual == "identity":
         return k12.copy(), np.ones_like(k12)
     if act.dual == "elu":
@@ -116,7 +122,9 @@ def _compute(call: Call, layerwise: bool) -> dict:
 
 def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
             dtype=np.float64, n_threads=None, layerwise=False) -> KernelResult:
-    """Reference for :func:`ntkfast.kernels` (``n_threads`` is accepted and ignored)."""
+    """Reference for :func:`ntkfast.kernels` (``n_threads`` is validated like the fast path's,
+    otherwise unused)."""
+    resolve_n_threads(n_threads)
     call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
                  n_output_arrays(depth, layerwise) + 4)
     return make_result(_compute(call, layerwise), call, layerwise)
@@ -126,19 +134,20 @@ def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
          dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.nngp`."""
     return kernels(x1, x2, depth=depth, activation=activation, weight_std=weight_std,
-                   bias_std=bias_std, dtype=dtype).nngp
+                   bias_std=bias_std, dtype=dtype, n_threads=n_threads).nngp
 
 
 def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
         dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.ntk`."""
     return kernels(x1, x2, depth=depth, activation=activation, weight_std=weight_std,
-                   bias_std=bias_std, dtype=dtype).ntk
+                   bias_std=bias_std, dtype=dtype, n_threads=n_threads).ntk
 
 
 def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
               dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.nngp_diag`."""
+    resolve_n_threads(n_threads)
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
     return prep.sigma_diag[0][-1].astype(dt)
 
@@ -146,5 +155,6 @@ def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
 def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
              dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.ntk_diag`."""
+    resolve_n_threads(n_threads)
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
     return prep.theta_diag[0][-1].astype(dt)

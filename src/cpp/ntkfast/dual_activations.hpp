@@ -39,17 +39,21 @@ template <class T> struct ReluLikeDual {
 };
 
 // erf: E = (2/π) asin(2 k12 / sqrt(p1 p2)), Ed = (4/π) / sqrt(p1 p2 - 4 k12²), p = 1 + 2k.
-// aux = 1/sqrt(1 + 2k).
+// aux = 1/sqrt(1 + 2k). p1 p2 - 4k12² is formed as 1 + 2k11 + 2k22 + 4(k11 k22 - k12²), the last
+// term clamped at 0 (Cauchy–Schwarz): subtracting 4k12² from p1 p2 directly cancels away every
+// digit when the points nearly coincide at large variance (it returned inf for duplicated points).
 template <class T> struct ErfDual {
     static T point_aux(T k) { return T(1) / std::sqrt(T(1) + T(2) * k); }
 
-    inline void operator()(T k12, T, T, T ci, T, T, T cj, T& e, T& ed) const {
+    inline void operator()(T k12, T ri, T, T ci, T rj, T, T cj, T& e, T& ed) const {
         const T cc = ci * cj;
         const T x = clamp_unit(T(2) * k12 * cc);
-        const T s = unit_complement(x);  // = sqrt(p1 p2 - 4 k12²) / sqrt(p1 p2)
-        e = T(2 / 3.14159265358979323846) * angle_from_sin(x, s);
-        // p1 p2 - 4k12² >= 1 for k >= 0, so s > 0 whenever the inputs are finite.
-        ed = T(4 / 3.14159265358979323846) * cc / s;
+        const T rr = ri * rj;
+        const T gap = (rr - k12) * (rr + k12);  // k11 k22 - k12²
+        const T root = std::sqrt(T(1) + T(2) * (ri * ri + rj * rj) + T(4) * (gap > T(0) ? gap : T(0)));
+        const T s = root * cc;  // sqrt(1 - x²), without the cancellation
+        e = T(2 / 3.14159265358979323846) * angle_from_sin(x, s < T(1) ? s : T(1));
+        ed = T(4 / 3.14159265358979323846) / root;
     }
 };
 
