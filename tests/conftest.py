@@ -165,3 +165,47 @@ def digests_per_omp_threads(script: str, thread_counts=(1, 3)) -> set:
                              text=True, check=True)
         digests.add(out.stdout.strip())
     return digests
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss contract shared by kernel_gd and train (ntkfast._losses): one table, both functions.
+# ---------------------------------------------------------------------------------------------
+def _mse_pair(f, y):
+    return mse_value(f, y), f - y
+
+
+# (what loss(f, y) returns, the error expected: None when it is accepted)
+LOSS_RETURN_CASES = [
+    pytest.param(lambda f, y: _mse_pair(f, y), None, id="float-and-array"),
+    pytest.param(lambda f, y: (np.float32(mse_value(f, y)), (f - y).astype(np.float32)), None,
+                 id="float32"),
+    pytest.param(lambda f, y: (int(round(mse_value(f, y))), f - y), None, id="int-value"),
+    pytest.param(lambda f, y: (np.array(mse_value(f, y)), (f - y).tolist()), None, id="0d-value-list-d"),
+    pytest.param(lambda f, y: ("1.0", f - y), TypeError, id="value-string"),
+    pytest.param(lambda f, y: (True, f - y), TypeError, id="value-bool"),
+    pytest.param(lambda f, y: (np.True_, f - y), TypeError, id="value-numpy-bool"),
+    pytest.param(lambda f, y: (1.0 + 0j, f - y), TypeError, id="value-complex"),
+    pytest.param(lambda f, y: ([mse_value(f, y)], f - y), TypeError, id="value-list"),
+    pytest.param(lambda f, y: (np.ones(2), f - y), TypeError, id="value-array"),
+    pytest.param(lambda f, y: [mse_value(f, y), f - y], TypeError, id="list-not-tuple"),
+    pytest.param(lambda f, y: (mse_value(f, y), f - y, 0), TypeError, id="triple"),
+    pytest.param(lambda f, y: None, TypeError, id="none"),
+    pytest.param(lambda f, y: (mse_value(f, y), (f - y) + 0j), TypeError, id="d-complex"),
+    pytest.param(lambda f, y: (mse_value(f, y), (f - y).T), ValueError, id="d-transposed"),
+    pytest.param(lambda f, y: (mse_value(f, y), (f - y)[:-1]), ValueError, id="d-rows"),
+    pytest.param(lambda f, y: (np.nan, f - y), ValueError, id="value-nan"),
+    pytest.param(lambda f, y: (mse_value(f, y), np.full(f.shape, np.inf)), ValueError, id="d-inf"),
+]
+
+# (loss=, the error expected: None when accepted)
+LOSS_NAME_CASES = [
+    pytest.param("mse", None, id="mse"),
+    pytest.param(" MSE ", None, id="case-and-spaces"),
+    pytest.param("Ce", None, id="ce-any-case"),
+    pytest.param(np.array("mse"), None, id="0d-string-array"),
+    pytest.param("hinge", ValueError, id="unknown"),
+    pytest.param("", ValueError, id="empty"),
+    pytest.param(None, TypeError, id="none"),
+    pytest.param(3, TypeError, id="int"),
+    pytest.param(np.array(["mse", "mse"]), TypeError, id="string-array"),
+]

@@ -400,3 +400,132 @@ def test_float32_kernel_with_rounding_asymmetry_is_accepted():
     assert np.abs(k - k.T).max() > 0
     res = ntkfast.kernel_gd_mse(k, np.ones(50), [1.0])
     assert np.isfinite(res.f_train).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions from the second review of the dynamics code
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fn", GD)
+@pytest.mark.parametrize("t,kw", [
+    pytest.param([1.0, 2.0], {"dt": 1e-20}, id="2e20-steps"),       # the count passed 2^64
+    pytest.param([1e300], {}, id="t-1e300-default-dt"),              # was a false 'unstable dt'
+    pytest.param([1e19, 2e19], {"dt": 1.0, "max_steps": 2**64 - 1}, id="sum-past-2^64"),  # hung
+    pytest.param([1.0], {"dt": 5e-324}, id="infinite-count"),
+])
+def test_rk4_step_counts_beyond_size_t_are_refused(fn, t, kw):
+    # ceil(span/dt) was cast to size_t (undefined beyond 2^64) and summed with wrap-around: the
+    # fast path returned after 2 steps, blamed a stable dt, or ran (nearly) forever.
+    with pytest.raises(RuntimeError, match=r"rk4 with dt=\S+ needs \S+ steps, more than"):
+        fn(K, Y, t, method="rk4", **kw)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_rk4_count_message_is_the_same_in_fast_and_reference(fn):
+    with pytest.raises(RuntimeError) as info:
+        fn(K, Y, [1.0, 2.0], method="rk4", dt=1e-20)
+    assert "needs 2e+20 steps, more than max_steps=1000000" in str(info.value)
+    with pytest.raises(RuntimeError) as info:  # below max_steps but past what a double counts
+        fn(K, Y, [2.0**60], method="rk4", dt=1.0, max_steps=2**63)
+    assert "more than the 2^53 steps" in str(info.value)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_max_steps_range(fn):
+    msg = _raises_naming("max_steps", fn, K, Y, 1.0, max_steps=2**64)
+    assert "2**64 - 1" in msg
+    _raises_naming("max_steps", fn, K, Y, 1.0, max_steps=np.True_)
+    assert np.isfinite(fn(K, Y, 1.0, max_steps=2**64 - 1).f_train).all()
+    assert np.isfinite(fn(K, Y, 1.0, max_steps=np.uint64(2**64 - 1)).f_train).all()
+
+
+@pytest.mark.parametrize("fn", GD)
+@pytest.mark.parametrize("method", ["rk4", "dopri5"])
+def test_method_as_a_0d_numpy_string(fn, method):
+    a = fn(K, Y, 1.0, method=np.array(method))
+    b = fn(K, Y, 1.0, method=method)
+    np.testing.assert_array_equal(a.f_train, b.f_train)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_method_array_is_a_clear_error(fn):
+    msg = _raises_naming("method", fn, K, Y, 1.0, method=np.array(["rk4", "rk4"]))
+    assert "ambiguous" not in msg
+
+
+@pytest.mark.parametrize("fn", ENSEMBLE)
+def test_get_as_numpy_strings(fn):
+    a = fn(X, Y, XS, 1.0, depth=2, get=np.array("nngp"))
+    b = fn(X, Y, XS, 1.0, depth=2, get="nngp")
+    np.testing.assert_array_equal(a.mean, b.mean)
+    msg = _raises_naming("get", fn, X, Y, XS, 1.0, depth=2, get=np.array(["ntk", "ntk"]))
+    assert "ambiguous" not in msg
+
+
+@pytest.mark.parametrize("fn", KGD)
+@pytest.mark.parametrize("arg,k,y,kw", [
+    pytest.param("y_train", [[2.0]], np.array(3.0), {}, id="0d-y"),
+    pytest.param("f0_train", [[2.0]], [3.0], {"f0_train": np.array(1.0)}, id="0d-f0"),
+    pytest.param("k_train", np.array(2.0), [3.0], {}, id="0d-k"),
+    pytest.param("f0_test", [[2.0]], [3.0], {"k_test_train": [[1.0]], "f0_test": np.array(1.0)},
+                 id="0d-f0-test"),
+])
+def test_0d_arrays_are_refused_with_their_true_shape(fn, arg, k, y, kw):
+    # They became shape (1,): silently accepted for N = 1, and reported as "got shape (1,)".
+    msg = _raises_naming(arg, fn, k, y, 1.0, **kw)
+    assert "got shape ()" in msg
+
+
+@pytest.mark.parametrize("fn", KGD)
+def test_targets_whose_mse_overflows_are_a_floating_point_error(fn):
+    # The fast closed form returned NaN f_train (its eigenbasis projection overflowed), both
+    # returned a loss of inf, with RuntimeWarnings.
+    kw = {"method": "rk4"} if fn in (ntkfast.kernel_gd, reference.kernel_gd) else {}
+    with pytest.raises(FloatingPointError, match="y_train"):
+        fn(K, np.full(5, 1e308), [0.0, 1.0, 5.0], **kw)
+    with pytest.raises(FloatingPointError, match="y_train"):
+        fn(K, np.full(5, 1e200), [0.0, 1.0], **kw)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_dopri5_with_targets_near_1e200_does_not_underflow_its_first_step(fn):
+    # The initial-step norms squared ~1e210 to inf, giving h = 0 and a false 'step size
+    # underflow'; now the outputs integrate and the overflowing MSE is what is reported.
+    with pytest.raises(FloatingPointError, match="MSE overflow"):
+        fn(K, np.full(5, 1e200), [0.0, 1.0])
+    big = fn(K, np.full(5, 1e100), [0.0, 1.0])
+    small = fn(K, np.full(5, 1.0), [0.0, 1.0])
+    np.testing.assert_allclose(big.f_train, small.f_train * 1e100, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, reference.kernel_gd_mse], ids=["fast", "ref"])
+def test_huge_times_leak_no_overflow_warnings(fn):
+    # pytest turns warnings into errors: t·λ overflowed in early/decay/bracket (right results).
+    r = fn(K, Y, [1e300, np.finfo(float).max], k_test_train=KT)
+    inf = fn(K, Y, np.inf, k_test_train=KT)
+    np.testing.assert_allclose(r.f_test[-1], inf.f_test[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", ENSEMBLE)
+def test_ensemble_at_huge_times_leaks_no_overflow_warnings(fn):
+    r = fn(X, Y, XS, [1e300, np.finfo(float).max], depth=2)
+    assert np.isfinite(r.mean).all() and np.isfinite(r.cov).all()
+
+
+@pytest.mark.parametrize("fn", GD)
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_tiny_valid_times_are_integrated(fn, method):
+    # dopri5 refused 1e-301 with 'step size underflow' (an absolute floor h < 1e-300).
+    r = fn(K, Y, [1e-301, 1.0], method=method)
+    assert np.abs(r.f_train[0]).max() < 1e-299  # f0 = 0 moved by ~1e-301·K·Y/N
+    ref = ntkfast.kernel_gd_mse(K, Y, 1.0)
+    tol = 1e-6 if method == "dopri5" else 2e-3  # rk4 at its default (stability-limit) dt
+    np.testing.assert_allclose(r.f_train[1], ref.f_train[0], rtol=tol, atol=tol)
+    r = fn(K, Y, [5e-324, 1e-300], method=method)
+    assert np.abs(r.f_train).max() < 1e-298
+
+
+@pytest.mark.parametrize("fn", KGD)
+@pytest.mark.parametrize("t", [np.bool_(True), np.array([True, False]), np.array([False, True])],
+                         ids=["numpy-bool", "bool-array-unsorted", "bool-array"])
+def test_bool_times_are_refused_like_python_bools(fn, t):
+    _raises_naming("t", fn, K, Y, t)

@@ -78,14 +78,15 @@ BAD = [  # (argument(s) named, net, x, y, keyword arguments)
     pytest.param("track_ntk", NET, X, Y, {"track_ntk": "diagonal!"}, id="track-ntk-name"),
     pytest.param("track_ntk", NET, X, Y, {"track_ntk": 2}, id="track-ntk-int"),
     pytest.param("n_threads", NET, X, Y, {"n_threads": 0}, id="n-threads"),
+    # the reference validated neither (it ignores the count, but must refuse what train refuses)
+    pytest.param("n_threads", NET, X, Y, {"n_threads": "a"}, id="n-threads-string"),
+    pytest.param("n_threads", NET, X, Y, {"n_threads": 1.5}, id="n-threads-float"),
 ]
 
 
 @pytest.mark.parametrize("fn", TRAIN)
 @pytest.mark.parametrize("arg,net,x,y,kw", BAD)
 def test_train_rejects(fn, arg, net, x, y, kw):
-    if arg == "n_threads" and fn is reference.train:
-        pytest.skip("the numpy references accept and ignore n_threads (as reference.kernels does)")
     kw = {"lr": 0.1, "steps": 3, "progress": False, **kw}
     _raises_naming(arg, fn, net, x, y, **kw)
 
@@ -251,3 +252,47 @@ def test_a_record_schedule_too_large_for_memory_is_refused_before_allocating():
     # 1e11 records of the outputs cannot fit: a clear refusal, not numpy's MemoryError
     with pytest.raises(ValueError, match="records"):
         ntkfast.train(NET, X, Y, lr=1e-3, steps=10**11, record_every=1, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions from the second review
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fn", TRAIN)
+def test_step_0_blames_the_targets_when_only_the_loss_overflows(fn):
+    # The net is float64 and its outputs finite: the MSE of y·1e300 overflows. The message said
+    # "its outputs overflow in float64 (try net.astype(np.float64)...)".
+    with pytest.raises(ntkfast.TrainingDivergedError) as info:
+        fn(NET, X, Y * 1e300, lr=0.5, steps=3, progress=False)
+    msg = str(info.value)
+    assert "outputs are finite" in msg and "rescale y" in msg, msg
+    assert "astype" not in msg and "outputs overflow" not in msg, msg
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_step_0_overflowing_outputs_are_reported_as_such(fn):
+    big = ntkfast.init_mlp([3, 5, 2], seed=0, dtype=np.float32)
+    big = ntkfast.MLP([w * 1e20 for w in big.weights], big.biases)
+    with pytest.raises(ntkfast.TrainingDivergedError) as info:
+        fn(big, X * 1e10, Y, lr=0.5, steps=3, progress=False)
+    msg = str(info.value)
+    assert "outputs overflow in float32" in msg and "astype(np.float64)" in msg, msg
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_step_0_nan_from_a_users_activation_names_it(fn):
+    act = ntkfast.activations.custom(lambda z: np.where(z > 0, np.nan, z), lambda z: np.ones_like(z),
+                                     name="holey")
+    net = ntkfast.init_mlp([3, 5, 2], seed=0, activation=act)
+    with pytest.raises(ntkfast.TrainingDivergedError) as info:
+        fn(net, X, Y, lr=0.5, steps=3, progress=False)
+    msg = str(info.value)
+    assert "'holey'" in msg and "NaN" in msg, msg
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_numpy_bools_are_accepted_where_python_bools_are(fn):
+    a = fn(NET, X, Y, lr=0.1, steps=2, track_ntk=np.True_, progress=np.False_)
+    b = fn(NET, X, Y, lr=0.1, steps=2, track_ntk=True, progress=False)
+    np.testing.assert_array_equal(a.ntk_drift, b.ntk_drift)
+    c = fn(NET, X, Y, lr=0.1, steps=2, track_ntk=np.False_, progress=False)
+    assert c.ntk_drift is None

@@ -15,14 +15,15 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import _validation as V
+from ._losses import check_user_loss_return, loss_spec
 
-LOSSES = {"mse": "mse", "cross_entropy": "cross_entropy", "ce": "cross_entropy"}
 METHODS = ("dopri5", "rk4")
 # dopri5 defaults, per loss (rtol=None/atol=None in the API), each set by the accuracy the issue
 # asks of that case, with margin:
 # - MSE (and a user's callable, whose needs we cannot know): the ODE must match the closed form to
-#   1e-8 relative. rtol=1e-8/atol=1e-10 leaves ~75x margin on a 400-point problem (rtol=1e-7 left
-#   only 4x; rtol=1e-6 missed, 2.3e-8).
+#   1e-8 relative. rtol=1e-8/atol=1e-10 gives 3e-10 to 1.4e-9 (max error / max |f|, depth-3 ReLU
+#   NTKs of N = 12..1000 Gaussian points, t <= 1000; remeasured): 7x margin or more (rtol=1e-7 left
+#   only 4x on a 400-point problem; rtol=1e-6 missed, 2.3e-8).
 # - cross-entropy: 1e-6 relative against a tight solution on the benchmark problem (N=4000, 10
 #   classes, t=1000, depth-3 ReLU NTK of Gaussian inputs). rtol=1e-6/atol=1e-8 gives 2.0e-8 there
 #   (50x margin) with 266 kernel products; the MSE setting gives 1.3e-10 with 578.
@@ -96,7 +97,9 @@ def _float_array(a, name: str, check_finite: bool = True) -> np.ndarray:
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected real numbers (float or integer), got dtype {arr.dtype}")
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=np.float64)
+        # not ascontiguousarray: it turns a 0-d array into shape (1,), which would then pass a
+        # shape check meant for (N,) with N = 1 and be reported with a shape it does not have
+        out = np.asarray(arr, dtype=np.float64, order="C")
     if check_finite and not np.isfinite(out).all():
         _refuse_nonfinite(out, name)
     return out
@@ -136,7 +139,7 @@ def times(t, *, allow_inf: bool, who: str) -> np.ndarray:
         arr = np.asarray(t)
     except ValueError as exc:
         raise ValueError(f"t: expected a number or 1-D array of times; {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
+    if arr.dtype == object or arr.dtype.kind not in "iuf":  # bools too (np.True_ as in t=True)
         raise TypeError(f"t: expected real numbers, got dtype {arr.dtype}")
     arr = np.atleast_1d(arr.astype(np.float64))
     if arr.ndim != 1:
@@ -229,13 +232,10 @@ class Loss(NamedTuple):
 
 
 def loss(value, tg: Targets) -> Loss:
-    if callable(value):
-        return Loss("callback", value)
-    if isinstance(value, str):
-        value = value.lower()
-    if not isinstance(value, str) or value not in LOSSES:
-        raise ValueError(f"loss: expected 'mse', 'cross_entropy' ('ce') or a callable loss(f, y) -> (value, d), got {value!r}")
-    kind = LOSSES[value]
+    spec = loss_spec(value)  # the contract shared with train (ntkfast._losses)
+    if callable(spec):
+        return Loss("callback", spec)
+    kind = spec
     if kind == "cross_entropy":
         y = tg.y
         if tg.squeeze or y.shape[1] < 2:
@@ -245,10 +245,21 @@ def loss(value, tg: Targets) -> Loss:
     return Loss(kind, None)
 
 
+def choice(value, name: str, options: tuple) -> str:
+    """One of the option strings; a 0-d numpy string array counts as its string. Checked as a
+    string first: `array in tuple` would raise numpy's ambiguous-truth error for arrays."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
+        value = str(value)
+    expected = " or ".join(repr(o) for o in options)
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
+    if value not in options:
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return str(value)  # a plain str (np.str_ too) for the binding
+
+
 def method(value) -> str:
-    if value not in METHODS:
-        raise ValueError(f"method: expected 'dopri5' or 'rk4', got {value!r}")
-    return value
+    return choice(value, "method", METHODS)
 
 
 def tolerance(value, name: str) -> float:
@@ -265,14 +276,35 @@ def tolerances(rtol, atol, loss_kind: str) -> tuple[float, float]:
     return r, a
 
 
-def finite_solution(f_train: np.ndarray, meth: str, dt: float, kern: Kernel) -> None:
-    """A fixed step beyond RK4's stability overflows instead of failing: say so."""
+def finite_solution(f_train: np.ndarray, meth: str, dt: float, kern: Kernel, tg: Targets,
+                    f0: np.ndarray) -> None:
+    """A fixed step beyond RK4's stability overflows instead of failing: say so. With targets or
+    initial outputs whose squares overflow (~1e154) the values themselves are the likelier cause."""
     if np.isfinite(f_train).all():
         return
+    if max(float(np.abs(tg.y).max()), float(np.abs(f0).max())) > _SQUARE_OVERFLOWS:
+        finite_outputs("kernel_gd", tg, f0, f_train)
     hint = (f"rk4 with dt={dt:g} is unstable for this kernel (dt <= N / max row sum |K| = "
             f"{default_dt(kern):g} is stable), or use method='dopri5'" if meth == "rk4"
             else "the loss's derivative or the kernel makes the outputs blow up")
     raise FloatingPointError(f"kernel_gd: the outputs overflowed to inf/NaN: {hint}")
+
+
+# Above this a square overflows float64 (sqrt of its max).
+_SQUARE_OVERFLOWS = float(np.sqrt(np.finfo(np.float64).max))
+
+
+def finite_outputs(who: str, tg: Targets, f0: np.ndarray, *arrays) -> None:
+    """Outputs and losses computed under np.errstate(over/invalid="ignore") must be finite: with
+    targets or initial outputs near float64's limit the residual f − y, its squares (the MSE) or
+    its projections overflow. Say so instead of returning NaN or a loss of inf."""
+    if all(a is None or np.isfinite(a).all() for a in arrays):
+        return
+    scale = max(float(np.abs(tg.y).max()), float(np.abs(f0).max()))
+    raise FloatingPointError(
+        f"{who}: the outputs or their MSE overflow float64 (max |y_train|, |f0_train| = {scale:.3g}; "
+        "the loss squares the residual f - y); rescale y_train and f0_train (the dynamics are "
+        "linear in them) or use a loss that does not overflow")
 
 
 def default_dt(kern: Kernel) -> float:
@@ -291,11 +323,16 @@ def step(dt, kern: Kernel, meth: str) -> float:
     return float(dt)
 
 
+# The compiled integrator counts steps in an unsigned 64-bit integer; the reference refuses the
+# same range so both accept the same calls (no integration comes near 2^64 steps anyway).
+MAX_STEPS_LIMIT = 2**64 - 1
+
+
 def max_steps(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"max_steps: expected a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"max_steps: expected a positive integer, got {value}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"max_steps: expected an integer from 1 to 2**64 - 1, got {value!r}")
+    if not 1 <= value <= MAX_STEPS_LIMIT:
+        raise ValueError(f"max_steps: expected an integer from 1 to 2**64 - 1, got {value}")
     return int(value)
 
 
@@ -321,33 +358,23 @@ def cross_entropy_derivative(f: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def call_user_loss(fn: Callable, f: np.ndarray, tg: Targets) -> tuple[float, np.ndarray]:
-    """The user's loss(f, y) -> (value, d) with f, y float64 (N, O) copies; checked."""
+    """The user's loss(f, y) -> (value, d) with f, y float64 (N, O) copies; checked (the shared
+    contract of ntkfast._losses, then: value and d must be finite)."""
     n, n_out = tg.y.shape
-    r = fn(f.copy(), tg.y.copy())
-    if not isinstance(r, (tuple, list)) or len(r) != 2:
-        raise TypeError(f"loss: a callable loss must return a pair (value, d), got {type(r).__name__}")
-    value, d = r
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray)) or np.ndim(value) != 0:
-        raise TypeError(f"loss: the callable's value must be a real scalar (mean loss over points), got {value!r}")
-    value = float(value)
+    value, d = check_user_loss_return(fn(f.copy(), tg.y.copy()), n, n_out)
     if not np.isfinite(value):
         raise ValueError(f"loss: the callable returned a non-finite value {value!r}")
-    d = np.asarray(d)
-    if d.dtype == object or d.dtype.kind not in "biuf":
-        raise TypeError(f"loss: the callable's d must be a real array, got dtype {d.dtype}")
-    if d.shape != (n, n_out) and not (n_out == 1 and d.shape == (n,)):
-        raise ValueError(f"loss: the callable's d must have shape {(n, n_out)} like f "
-                         f"(or ({n},) for a single output), got {d.shape}")
-    d = np.ascontiguousarray(d, dtype=np.float64).reshape(n, n_out)
     if not np.isfinite(d).all():
         raise ValueError("loss: the callable's d contains NaN or infinity")
     return value, d
 
 
 def loss_values(ls: Loss, f: np.ndarray, tg: Targets) -> np.ndarray:
-    """C(f[j]) for every time j; f is (T, N, O)."""
+    """C(f[j]) for every time j; f is (T, N, O). An MSE that overflows is inf here, without a
+    warning: the caller refuses it (finite_outputs)."""
     if ls.kind == "mse":
-        return np.array([mse_value(fj, tg.y) for fj in f])
+        with np.errstate(over="ignore"):
+            return np.array([mse_value(fj, tg.y) for fj in f])
     if ls.kind == "cross_entropy":
         return np.array([cross_entropy_value(fj, tg.y) for fj in f])
     return np.array([call_user_loss(ls.fn, fj, tg)[0] for fj in f])
@@ -399,12 +426,14 @@ def decay(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
     """exp(−tλ/N), 1 on the null space (those directions do not move), 0 at t=∞ elsewhere."""
     if np.isinf(t):
         return np.where(zero, 1.0, 0.0)
-    return np.where(zero, 1.0, np.exp(-t * np.where(zero, 0.0, lam) / n))
+    with np.errstate(over="ignore"):  # t·λ beyond float64 (t near its max): -inf, exp gives 0
+        return np.where(zero, 1.0, np.exp(-t * np.where(zero, 0.0, lam) / n))
 
 
 def decay_change(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
     """exp(−tλ/N) − 1 by expm1, 0 on the null space."""
-    return np.where(zero, 0.0, np.expm1(-t * np.where(zero, 0.0, lam) / n))
+    with np.errstate(over="ignore"):  # as in decay: expm1(-inf) = -1 is right
+        return np.where(zero, 0.0, np.expm1(-t * np.where(zero, 0.0, lam) / n))
 
 
 def early(lam: np.ndarray, t: float, n: int) -> bool:
@@ -412,7 +441,8 @@ def early(lam: np.ndarray, t: float, n: int) -> bool:
     has moved by less than 1 − 1/e: the change is small and this keeps its digits) rather than
     y + V e^{−tΛ/N} Vᵀ (f_0 − y) (later: exact y where the modes have converged, a zero loss at
     t=∞ instead of rounding)."""
-    return bool(np.isfinite(t) and t * max(float(lam.max()), 0.0) <= n)
+    with np.errstate(over="ignore"):  # t·λ_max = inf for huge t: correctly not early
+        return bool(np.isfinite(t) and t * max(float(lam.max()), 0.0) <= n)
 
 
 def bracket(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
@@ -422,7 +452,8 @@ def bracket(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
         return np.where(zero, 0.0, 1.0 / safe)
     # Null directions contribute nothing: in exact arithmetic K(x*, X) v = 0 there, and t/N
     # times its rounding would grow without bound with t.
-    return np.where(zero, 0.0, -np.expm1(-t * safe / n) / safe)
+    with np.errstate(over="ignore"):  # t·λ = inf for huge t: expm1(-inf) = -1 gives 1/λ, right
+        return np.where(zero, 0.0, -np.expm1(-t * safe / n) / safe)
 
 
 # --- infinite ensemble ------------------------------------------------------------------------
@@ -431,9 +462,7 @@ GETS = ("ntk", "nngp")
 
 
 def get(value) -> str:
-    if value not in GETS:
-        raise ValueError(f"get: expected 'ntk' or 'nngp', got {value!r}")
-    return value
+    return choice(value, "get", GETS)
 
 
 def ensemble_inputs(x_train, y_train, x_test):

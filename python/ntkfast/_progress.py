@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 _WIDTH = 24
 
 
@@ -20,8 +22,8 @@ def wanted(progress, stream=None) -> bool:
             return bool(isatty and isatty())
         except (ValueError, OSError):  # a closed or odd stream
             return False
-    if isinstance(progress, bool):
-        return progress
+    if isinstance(progress, (bool, np.bool_)):  # numpy's bools too, as everywhere else
+        return bool(progress)
     raise TypeError(f"progress: expected True, False or None (a bar when stderr is a terminal), got {progress!r}")
 
 

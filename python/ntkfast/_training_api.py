@@ -9,10 +9,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import _validation as V
+from ._losses import check_user_loss_return, loss_spec
 from ._progress import wanted as _progress_wanted
 from .networks import MLP, CheckedNet, checked
 
-LOSS_NAMES = {"mse": "mse", "cross_entropy": "cross_entropy", "ce": "cross_entropy"}
 TRACK_MODES = {True: "trace", "trace": "trace", "full": "full"}
 # Divergence: the loss is not finite, or exceeds DIVERGENCE_FACTOR · (|C_0| + 1).
 DIVERGENCE_FACTOR = 1e6
@@ -81,16 +81,6 @@ def _count(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _loss(loss):
-    if callable(loss):
-        return loss
-    if isinstance(loss, str) and loss.strip().lower() in LOSS_NAMES:
-        return LOSS_NAMES[loss.strip().lower()]
-    if isinstance(loss, str):
-        raise ValueError(f"loss: expected 'mse', 'cross_entropy' ('ce') or a callable, got {loss!r}")
-    raise TypeError(f"loss: expected 'mse', 'cross_entropy' ('ce') or a callable, got {type(loss).__name__}")
-
-
 def _targets(y, n: int, n_out: int, dtype) -> tuple[np.ndarray, np.ndarray, bool]:
     try:
         arr = np.asarray(y)
@@ -143,7 +133,7 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
     y_dt, y64, squeeze = _targets(y, n, n_out, dt)
     rate = _positive_real(lr, "lr")
     n_steps = _count(steps, "steps", 0)
-    kind = _loss(loss)
+    kind = loss_spec(loss)  # the contract shared with kernel_gd (ntkfast._losses)
     if kind == "cross_entropy":
         _check_probabilities(y64)
     xt = None
@@ -152,6 +142,8 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
         if xt.shape[1] != n0:
             raise ValueError(f"x_test: expected {n0} features (the network's input width), got shape {xt.shape}")
     every = max(1, n_steps // 100) if record_every is None else _count(record_every, "record_every", 1)
+    if isinstance(track_ntk, np.bool_):  # numpy's bools wherever Python's are accepted
+        track_ntk = bool(track_ntk)
     if not isinstance(track_ntk, (bool, str)):
         raise TypeError(f"track_ntk: expected False, True, 'trace' or 'full', got {type(track_ntk).__name__}")
     if track_ntk is not False and track_ntk not in TRACK_MODES:
@@ -203,24 +195,9 @@ BUILTIN_LOSSES: dict[str, Callable] = {"mse": mse, "cross_entropy": cross_entrop
 
 def user_loss(fn, f64: np.ndarray, y64: np.ndarray) -> tuple[float, np.ndarray]:
     """Call a user's loss(f, y) -> (value, d) and check what it returns."""
-    out = fn(f64.copy(), y64.copy())  # copies: the callable may modify its arguments
-    if not (isinstance(out, tuple) and len(out) == 2):
-        raise TypeError(f"loss: the callable must return a tuple (value, d), got {type(out).__name__}")
-    value, d = out
-    try:
-        value = float(np.asarray(value).item()) if np.ndim(value) == 0 else None
-    except (TypeError, ValueError):
-        value = None
-    if value is None:
-        raise TypeError(f"loss: the callable's value must be a real scalar (the mean loss), got {out[0]!r}")
-    d = np.asarray(d)
-    if d.dtype == object or d.dtype.kind not in "biuf":
-        raise TypeError(f"loss: the callable's d must be a real array, got dtype {d.dtype}")
-    n, n_out = f64.shape
-    if d.shape != f64.shape and not (n_out == 1 and d.shape == (n,)):
-        raise ValueError(f"loss: the callable's d must have the shape of f, {f64.shape} "
-                         f"(or ({n},) for a single output), got {d.shape}")
-    d = np.ascontiguousarray(d, dtype=np.float64).reshape(n, n_out)
+    # copies: the callable may modify its arguments; the return's form is the contract shared
+    # with kernel_gd (ntkfast._losses), its finiteness is judged here
+    value, d = check_user_loss_return(fn(f64.copy(), y64.copy()), *f64.shape)
     if not np.isfinite(value) and np.isfinite(f64).all() and np.isfinite(d).all():
         # Finite outputs and gradient but no finite loss: the function is at fault, not the lr
         # (a real blow-up is caught long before |f| can overflow a square).
@@ -297,13 +274,14 @@ class Recorder:
             ntk_drift=np.asarray(self.drift, dtype=np.float64) if call.track_ntk is not None else None,
         )
 
-    def diverged(self, step: int, loss: float, loss0: float) -> TrainingDivergedError:
+    def diverged(self, step: int, loss: float, loss0: float, f=None) -> TrainingDivergedError:
+        """The error for a loss that is not finite or above the limit; at step 0 ``f`` (the
+        initial outputs) tells which of outputs, activation or loss is at fault."""
         call = self.call
-        if step == 0:  # nothing to do with lr: the untrained network already overflows
+        if step == 0:  # nothing to do with lr: the untrained network already fails
             return TrainingDivergedError(
-                f"train: the loss of the initial network is {loss} (step 0, before any update); its "
-                f"outputs overflow in {call.net.dtype} (try net.astype(np.float64), smaller weights "
-                "or rescaled inputs)", self.history(trained_copy(call)))
+                f"train: the loss of the initial network is {loss} (step 0, before any update): "
+                f"{self._initial_failure(loss, f)}", self.history(trained_copy(call)))
         if not np.isfinite(loss):
             growth = f"became {loss} (from {loss0:.3g} at step 0)"
         else:
@@ -318,3 +296,28 @@ class Recorder:
             ".reshape(N·n_L, N·n_L))."
         )
         return TrainingDivergedError(message, self.history(self._last_net))
+
+    def _initial_failure(self, loss: float, f) -> str:
+        """Why the loss of the untrained network is not finite: its outputs overflow, a user's
+        activation returned NaN, or finite outputs whose loss overflows (targets too large)."""
+        call = self.call
+        f64 = None if f is None else np.asarray(f, dtype=np.float64)
+        y_max = float(np.abs(call.y64).max())
+        if f64 is None or not np.isfinite(f64).all():
+            hint = "net.astype(np.float64), " if call.net.dtype == np.float32 else ""
+            overflow = f"its outputs overflow in {call.net.dtype} (try {hint}smaller weights or rescaled inputs)"
+            act = call.net.activation
+            # a user's function (as empirical._compiled_kind decides; not imported: the numpy
+            # reference must not need the compiled core) may itself return NaN or inf
+            if act.dual == "mehler" and not act.compiled:
+                nan_only = f64 is not None and not np.isinf(f64).any()
+                return (f"its outputs contain {'NaN (no infinity)' if nan_only else 'NaN or infinity'}: "
+                        f"the activation function {act.name!r} (a user's function) may return NaN or "
+                        f"infinity for these inputs (check it on the pre-activations), or {overflow}")
+            return overflow
+        f_max = float(np.abs(f64).max())
+        if callable(call.loss):
+            return (f"the outputs are finite (max |f| = {f_max:.3g}) but the callable loss returned "
+                    f"{loss} for them (and a non-finite d)")
+        return (f"the outputs are finite (max |f| = {f_max:.3g}) but their {call.loss} loss against "
+                f"y overflows float64 (max |y| = {y_max:.3g}); rescale y")

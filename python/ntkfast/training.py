@@ -118,9 +118,14 @@ def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, t
     lr : learning rate > 0. steps : number of updates >= 0.
     loss : ``"mse"`` (ℓ = ½||f − y||², d = f − y), ``"cross_entropy"`` / ``"ce"``
         (ℓ = −Σ_k y_k log softmax(f)_k, d = softmax(f) − y; y one-hot or probability rows,
-        n_L >= 2), or a callable ``loss(f, y) -> (value, d)`` taking float64 (N, n_L) arrays and
-        returning the mean loss C and the per-point derivative d = ∂ℓ/∂f_i, (N, n_L) (or (N,)
-        when n_L = 1).
+        n_L >= 2), or a callable ``loss(f, y) -> (value, d)``. Names ignore case and surrounding
+        spaces; anything neither a string nor callable is a TypeError. The callable gets float64
+        (N, n_L) copies and returns a tuple: value, the mean loss C, a real scalar (int, float,
+        numpy number or 0-d array; not a bool or string: TypeError); d = ∂ℓ/∂f_i, a real array
+        (N, n_L) in any layout ((N,) also accepted when n_L = 1; another shape: ValueError). The
+        same contract as :func:`ntkfast.kernel_gd` (one shared check); here a non-finite value
+        for finite f and d, or a finite value with a non-finite d, is a ValueError, while a
+        non-finite value at non-finite outputs is divergence.
     x_test : (M, n_0) inputs whose outputs are recorded too (``f_test``).
     record_every : record at steps 0, record_every, 2·record_every, … and at the last step
         (default max(1, steps // 100)).
@@ -148,7 +153,7 @@ def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, t
     with ProgressBar(call.steps, enabled=call.progress, label="train", unit="steps") as bar:
         loss0, f = engine.evaluate()
         if not np.isfinite(loss0):
-            raise recorder.diverged(0, loss0, loss0)
+            raise recorder.diverged(0, loss0, loss0, f)
         limit = divergence_limit(loss0)
         recorder.add(0, loss0, f, trained)
         step = 0

@@ -42,19 +42,22 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     test = A.held_out(k_test_train, f0_test, n, tg)
     lam, v, zero = A.spectrum(k, A.ridge(ridge))
     f_train, f_test = [], []
-    for tj in ts:
-        if A.early(lam, tj, n):  # f0 + (exp(−tK/N) − I)(f0 − y): keeps the digits of a small change
-            change = v @ np.diag(A.decay_change(lam, tj, n, zero)) @ v.T
-            f_train.append(f0 + change @ (f0 - tg.y))
-        else:
-            propagator = v @ np.diag(A.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
-            f_train.append(tg.y + propagator @ (f0 - tg.y))
-        if test.k is not None:
-            t_op = test.k @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
-            f_test.append(test.f0 - t_op @ (f0 - tg.y))
-    f_train = np.array(f_train)
-    f_test = np.array(f_test) if test.k is not None else None
-    loss = np.array([A.mse_value(f, tg.y) for f in f_train])
+    # y or f0 near float64's limit overflow here (residual, products, squares): checked below
+    with np.errstate(over="ignore", invalid="ignore"):
+        for tj in ts:
+            if A.early(lam, tj, n):  # f0 + (exp(−tK/N) − I)(f0 − y): keeps the digits of a small change
+                change = v @ np.diag(A.decay_change(lam, tj, n, zero)) @ v.T
+                f_train.append(f0 + change @ (f0 - tg.y))
+            else:
+                propagator = v @ np.diag(A.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
+                f_train.append(tg.y + propagator @ (f0 - tg.y))
+            if test.k is not None:
+                t_op = test.k @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
+                f_test.append(test.f0 - t_op @ (f0 - tg.y))
+        f_train = np.array(f_train)
+        f_test = np.array(f_test) if test.k is not None else None
+        loss = np.array([A.mse_value(f, tg.y) for f in f_train])
+    A.finite_outputs("kernel_gd_mse", tg, f0, f_train, f_test, loss)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss)
 
 
@@ -72,16 +75,27 @@ class _Rhs:
         return -(self.k @ d) / n, kt
 
 
+# Step counts above 2^53 are not exact in double; the C++ core refuses them (no integration could
+# take that many steps), and so does this reference, with the same message.
+_MAX_COUNTABLE_STEPS = 2.0**53
+
+
 def _rk4(rhs, f, ft, ts, dt, max_steps):
+    # Counts in float64 as in the C++ core (ceil(span/dt) can exceed 2^64 there), checked against
+    # max_steps before any is used as an integer.
     counts, t_prev = [], 0.0
     for target in ts:
         span = target - t_prev
-        c = int(np.ceil(span / dt - 1e-9)) if span > 0 else 0
-        counts.append(max(c, 1) if span > 0 else 0)
+        counts.append(max(1.0, float(np.ceil(span / dt - 1e-9))) if span > 0 else 0.0)
         t_prev = target
-    if sum(counts) > max_steps:
-        raise RuntimeError(f"kernel_gd: rk4 with dt={dt:g} needs {sum(counts)} steps, more than max_steps={max_steps}; "
+    total = float(sum(counts))
+    if not total <= min(float(max_steps), _MAX_COUNTABLE_STEPS):
+        needs = str(int(total)) if total <= _MAX_COUNTABLE_STEPS else f"{total:g}"
+        limit = ("the 2^53 steps an integration can count" if total <= float(max_steps)
+                 else f"max_steps={max_steps}")
+        raise RuntimeError(f"kernel_gd: rk4 with dt={dt:g} needs {needs} steps, more than {limit}; "
                            "raise max_steps or dt (dt <= N / max row sum of |K| is stable)")
+    counts = [int(c) for c in counts]
     out, out_t, t = [], [], 0.0
     for target, steps in zip(ts, counts):
         h = (target - t) / steps if steps else 0.0
@@ -100,7 +114,14 @@ def _rk4(rhs, f, ft, ts, dt, max_steps):
 
 
 def _norm(v, scale):
-    return float(np.sqrt(np.mean((v / scale) ** 2)))
+    r = v / scale
+    with np.errstate(over="ignore"):
+        plain = float(np.sqrt(np.mean(r ** 2)))
+    big = float(np.abs(r).max())
+    if np.isfinite(plain) or not np.isfinite(big):
+        return plain
+    # the squares overflowed although every ratio is finite: scaled by the largest, as the C++ core
+    return big * float(np.sqrt(np.mean((r / big) ** 2)))
 
 
 def _initial_step(rhs_f, f, k1, t_end, rtol, atol):
@@ -135,7 +156,9 @@ def _dopri5(rhs, f, ft, ts, rtol, atol, max_steps):
         lands = t + 1.01 * h >= target
         if lands:
             h = target - t
-        if not h > 0 or (t > 0 and t + h == t) or h < 1e-300:
+        # underflow relative to the current time, as in the C++ core (Hairer: 0.1·h <= eps·t); a
+        # landing step (the exact rest of the interval) is always taken, however small
+        if not h > 0 or t + h == t or (not lands and h <= 10 * np.finfo(float).eps * t):
             raise RuntimeError(f"kernel_gd: step size underflow at t={t:g} (h={h:g}); the outputs may have overflowed "
                                "or the tolerances are too tight")
         ks, ls = [k1], [l1]
@@ -205,9 +228,10 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
         else:
             out, out_t, n_steps, n_rej = _dopri5(rhs, f0, test.f0, ts, rt, at, steps)
     f_train = np.array(out)
-    A.finite_solution(f_train, meth, h, kern)
+    A.finite_solution(f_train, meth, h, kern, tg, f0)
     f_test = np.array(out_t) if test.k is not None else None
     loss_t = A.loss_values(ls, f_train, tg)
+    A.finite_outputs("kernel_gd", tg, f0, f_test, loss_t)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
                           rhs.count, n_steps, n_rej)
 

@@ -56,6 +56,9 @@ def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, t
           progress=None, n_threads=None):
     """Full-batch gradient descent on C(θ) = (1/N) Σ_i ℓ(f_θ(x_i), y_i); see :func:`ntkfast.train`."""
     call = parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
+    if n_threads is not None:
+        from .._threads import resolve_n_threads  # as reference.kernel_gd: only when given
+        resolve_n_threads(n_threads)  # validated like the fast path, otherwise unused
     trained = trained_copy(call)
     recorder = Recorder(call, _apply, _empirical_ntk)
     record_at = set(call.record_steps.tolist())
@@ -69,7 +72,7 @@ def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, t
                 loss0 = value
                 limit = divergence_limit(value) if np.isfinite(value) else -np.inf
             if not value <= limit:
-                raise recorder.diverged(step, value, loss0)
+                raise recorder.diverged(step, value, loss0, f)
             if step in record_at:
                 recorder.add(step, value, f, trained)
             bar.update(step, f"loss {value:.4g}")

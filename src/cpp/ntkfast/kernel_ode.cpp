@@ -42,6 +42,9 @@ constexpr double kE[7] = {71.0 / 57600,  0.0,         -71.0 / 16695, 71.0 / 1920
 constexpr double kSafety = 0.9, kFacMin = 0.2, kFacMax = 10.0;
 constexpr double kBeta = 0.04, kAlpha = 0.2 - 0.75 * kBeta;
 
+// RK4 step counts are computed in double; above 2^53 they are no longer exact integers.
+constexpr double kMaxCountableSteps = 9007199254740992.0;
+
 // Entry-wise work (stage combinations, loss derivatives: O(N·O)) stays on one thread. Spreading
 // it gained ~5% on a quiet machine, but every extra parallel region is a barrier, and on a shared,
 // oversubscribed machine each barrier waits for a descheduled thread: a right-hand side with
@@ -110,27 +113,36 @@ private:
 
     // Classical RK4. Each interval between requested times is cut into the fewest equal steps
     // not longer than dt (up to a relative 1e-9, so a dt that divides the interval is kept).
+    // Counts are computed in double: ceil(span / dt) can exceed 2^64 (a size_t cast would be
+    // undefined and a size_t sum could wrap, silently skipping the steps), and any count above
+    // kMaxCountableSteps is refused before a cast (no integration could take 2^53 steps anyway).
     void run_rk4() {
-        std::size_t total = 0;
-        std::vector<std::size_t> counts(n_times_, 0);
+        double total = 0.0;
+        std::vector<double> counts(n_times_, 0.0);
         double t_prev = t_;
         for (std::size_t j = next_; j < n_times_; ++j) {
             const double span = times_[j] - t_prev;
-            counts[j] = span > 0 ? static_cast<std::size_t>(std::ceil(span / o_.dt - 1e-9)) : 0;
-            if (span > 0 && counts[j] == 0) counts[j] = 1;
+            counts[j] = span > 0 ? std::max(1.0, std::ceil(span / o_.dt - 1e-9)) : 0.0;
             total += counts[j];
             t_prev = times_[j];
         }
-        if (total > o_.max_steps)
-            throw std::runtime_error("kernel_gd: rk4 with dt=" + fmt(o_.dt) + " needs " +
-                                     std::to_string(total) + " steps, more than max_steps=" +
-                                     std::to_string(o_.max_steps) +
-                                     "; raise max_steps or dt (dt <= N / max row sum of |K| is stable)");
+        const double limit = std::min(static_cast<double>(o_.max_steps), kMaxCountableSteps);
+        if (!(total <= limit)) {
+            const std::string needs = total <= kMaxCountableSteps
+                                          ? std::to_string(static_cast<std::uint64_t>(total))
+                                          : fmt(total);
+            throw std::runtime_error(
+                "kernel_gd: rk4 with dt=" + fmt(o_.dt) + " needs " + needs + " steps, more than " +
+                (total <= static_cast<double>(o_.max_steps)
+                     ? std::string("the 2^53 steps an integration can count")
+                     : "max_steps=" + std::to_string(o_.max_steps)) +
+                "; raise max_steps or dt (dt <= N / max row sum of |K| is stable)");
+        }
         Vec y(size_), d1(size_), d2(size_), d3(size_), d4(size_), k1(size_), k2(size_), k3(size_),
             k4(size_);
         for (std::size_t j = next_; j < n_times_; ++j) {
             const double t0 = t_, target = times_[j];
-            const std::size_t steps = counts[j];
+            const std::size_t steps = static_cast<std::size_t>(counts[j]);  // <= 2^53: exact
             const double h = steps ? (target - t0) / static_cast<double>(steps) : 0.0;
             for (std::size_t s = 0; s < steps; ++s) {
                 begin_attempt();
@@ -156,22 +168,33 @@ private:
 
     // Mixed RMS norm of e relative to atol + rtol · max(|f|, |f_new|).
     double error_norm(const Vec& e, const Vec& f_new) const {
-        double sum = 0.0;
+        return rms([&](std::size_t i) {
+            return e[i] / (o_.atol + o_.rtol * std::max(std::abs(f_[i]), std::abs(f_new[i])));
+        });
+    }
+
+    // sqrt(mean of ratio(i)²); when the squares overflow although every ratio is finite (outputs
+    // or targets beyond ~1e154 against atol), summed again scaled by the largest ratio, else the
+    // initial step would come out 0 and the integration stop with a false step-size underflow.
+    template <class Ratio>
+    double rms(Ratio ratio) const {
+        double sum = 0.0, big = 0.0;
         for (std::size_t i = 0; i < size_; ++i) {
-            const double sc = o_.atol + o_.rtol * std::max(std::abs(f_[i]), std::abs(f_new[i]));
-            const double r = e[i] / sc;
+            const double r = ratio(i);
+            sum += r * r;
+            big = std::max(big, std::abs(r));
+        }
+        if (std::isfinite(sum) || !std::isfinite(big)) return std::sqrt(sum / static_cast<double>(size_));
+        sum = 0.0;
+        for (std::size_t i = 0; i < size_; ++i) {
+            const double r = ratio(i) / big;
             sum += r * r;
         }
-        return std::sqrt(sum / static_cast<double>(size_));
+        return big * std::sqrt(sum / static_cast<double>(size_));
     }
 
     double rms_scaled(const double* v, const double* y) const {
-        double sum = 0.0;
-        for (std::size_t i = 0; i < size_; ++i) {
-            const double r = v[i] / (o_.atol + o_.rtol * std::abs(y[i]));
-            sum += r * r;
-        }
-        return std::sqrt(sum / static_cast<double>(size_));
+        return rms([&](std::size_t i) { return v[i] / (o_.atol + o_.rtol * std::abs(y[i])); });
     }
 
     // Initial step (Hairer, Nørsett & Wanner II.4, with RMS norms): one explicit Euler probe
@@ -216,7 +239,12 @@ private:
             const double h_proposed = h;
             const bool lands = t_ + 1.01 * h >= target;  // avoids a sliver of a step after this one
             if (lands) h = target - t_;
-            if (!(h > 0.0) || (t_ > 0.0 && t_ + h == t_) || h < 1e-300)
+            // Underflow relative to the current time (Hairer's DOPRI5: 0.1·h <= eps·t): such a
+            // step no longer moves t meaningfully. At t = 0 there is no scale and only h = 0 (after
+            // repeated rejections) is refused. A step that lands is the exact rest of the interval
+            // and is always taken. (An absolute floor, h < 1e-300, refused valid tiny times.)
+            if (!(h > 0.0) || t_ + h == t_ ||
+                (!lands && h <= 10.0 * std::numeric_limits<double>::epsilon() * t_))
                 throw std::runtime_error("kernel_gd: step size underflow at t=" + fmt(t_) +
                                          " (h=" + fmt(h) +
                                          "); the outputs may have overflowed or the tolerances are too tight");
