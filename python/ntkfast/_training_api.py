@@ -164,7 +164,8 @@ def _check_memory(cn: CheckedNet, n: int, m: int, n_records: int, mode: str | No
     records = n_records * (n + m) * n_out * item
     kernels = 0 if mode is None else 2 * n * n * (n_out * n_out if mode == "full" else 1) * item
     V.check_output_fits(work + records + kernels,
-                        f"training ({n_records} records of {n + m} outputs, activations of {n} points)")
+                        f"training ({n_records} records of {n + m} outputs, activations of {n} points)",
+                        "record less often (record_every), train on fewer points, or drop track_ntk")
 
 
 def trained_copy(call: TrainCall) -> MLP:
