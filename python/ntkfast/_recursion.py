@@ -73,7 +73,10 @@ def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     coefficients c (points × orders), E[φ'(u)] per point (d0) and the truncation tail."""
     # The plan uses numpy's projection in both paths, so fast and reference agree on the orders.
     plan = _mehler.plan_series(act.fn, float(k.max()), act.odd, act.derivative)
-    c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd, project)
+    # Built-in φ′ are exact, so they may carry the coefficients n >= 1 (no cancellation at tiny
+    # k); a user's φ′ is not trusted with the kernel itself.
+    trusted = act.derivative if act.compiled is not None and not act.odd else None
+    c = _mehler.coefficients(act.fn, k, plan.n_max, plan.deg, act.odd, project, trusted)
     pos = k > 0
     safe_k = np.where(pos, k, 1.0)
     # A zero-variance point has u = 0: E[φ'(u)] = φ'(0), needed only then.
