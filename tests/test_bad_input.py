@@ -225,3 +225,52 @@ def test_inputs_beyond_the_float32_range_are_named_as_such(fn):
 @pytest.mark.parametrize("value", ["0.1", True, None])
 def test_activation_parameters_must_be_numbers(factory, arg, value):
     _raises_naming(arg, factory, value)
+
+
+NNGP_ONLY = [pytest.param(ntkfast.nngp, id="nngp"), pytest.param(reference.nngp, id="reference.nngp"),
+             pytest.param(ntkfast.nngp_diag, id="nngp_diag"),
+             pytest.param(reference.nngp_diag, id="reference.nngp_diag")]
+
+
+@pytest.mark.parametrize("fn", NNGP_ONLY)
+@pytest.mark.parametrize("kw", [dict(depth=100, activation="erf", weight_std=2.0, dtype=np.float32),
+                                dict(depth=1100, activation="sin", weight_std=2.0),
+                                dict(depth=400, activation="erf", weight_std=10.0)],
+                         ids=["erf-f32", "sin", "erf-wide"])
+def test_nngp_is_not_refused_when_only_the_ntk_would_overflow(fn, kw):
+    # bounded activations keep Σ small while Θ grows without bound; the NNGP needs no Θ
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    k = fn(x, **kw)
+    assert np.isfinite(k).all()
+    np.testing.assert_allclose(np.diagonal(k) if k.ndim == 2 else k,
+                               reference.nngp_diag(x, **kw), rtol=1e-5 if kw.get("dtype") else 1e-12)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.ntk, reference.ntk], ids=["fast", "reference"])
+def test_large_but_representable_relu_kernels_are_computed(fn):
+    # only erf's pair formula needs its variances below sqrt(max); relu's 7e18 in float32 is fine
+    x = np.random.default_rng(0).standard_normal((4, 3)) * 3e9
+    k = fn(x, depth=3, dtype=np.float32)
+    assert np.isfinite(k).all() and k.max() > 1e18
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda x: ntkfast.ntk_diag(x, depth=3, activation="erf"), id="ntk_diag"),
+    pytest.param(lambda x: ntkfast.nngp_diag(x, depth=3, activation="erf"), id="nngp_diag"),
+    pytest.param(lambda x: ntkfast.nngp(x, depth=3, activation="erf"), id="erf-nngp"),
+    pytest.param(lambda x: reference.nngp(x, depth=3, activation="erf"), id="reference.erf-nngp"),
+])
+def test_no_conditioning_warning_where_nothing_is_ill_conditioned(call):
+    # the diagonal uses angle 0 exactly, and erf's Σ (unlike its Σ̇) is well conditioned
+    x = np.random.default_rng(1).normal(size=(3, 5)) * 1e4
+    call(np.vstack([x, x]))  # warnings are errors here
+
+
+@pytest.mark.parametrize("fn", [ntkfast.ntk, reference.ntk], ids=["fast", "reference"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conditioning_warning_points_at_the_callers_line(fn, dtype):
+    x = np.random.default_rng(1).normal(size=(3, 5)) * (1e4 if dtype == np.float64 else 1e2)
+    with pytest.warns(RuntimeWarning, match="ill-conditioned") as record:
+        fn(np.vstack([x, x]), depth=3, activation="erf", dtype=dtype)
+    assert record[0].filename == __file__
+    assert ("use float64" in str(record[0].message)) == (dtype == np.float32)

@@ -529,3 +529,12 @@ def test_tiny_valid_times_are_integrated(fn, method):
                          ids=["numpy-bool", "bool-array-unsorted", "bool-array"])
 def test_bool_times_are_refused_like_python_bools(fn, t):
     _raises_naming("t", fn, K, Y, t)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, reference.kernel_gd_mse, ntkfast.kernel_gd,
+                                reference.kernel_gd], ids=["mse", "reference.mse", "gd", "reference.gd"])
+def test_overflowing_test_outputs_blame_the_test_kernel(fn):
+    # finite training outputs, a huge K(x*, X): the message used to blame y_train and the MSE
+    kt = np.random.default_rng(3).standard_normal((3, 5)) * 1e307
+    with pytest.raises(FloatingPointError, match="test outputs overflow"):
+        fn(K, 10 * Y[:, 0], [1.0, 2.0], k_test_train=kt)

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _validation as V
 from ._mehler import numpy_project
-from ._recursion import Prepared, prepare
+from ._recursion import Prepared, prepare, warn_conditioning
 from .activations import Activation, get_activation
 
 
@@ -48,7 +48,9 @@ def _parameters(depth, activation, weight_std, bias_std, dtype):
 
 
 def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int,
-          project=numpy_project) -> Call:
+          project=numpy_project, need_ntk: bool = True) -> Call:
+    """Validated arguments of a pair kernel and its diagonal recursion; ``need_ntk=False`` for
+    the NNGP alone (Σ̇ and Θ may then overflow unchecked, they are not computed from)."""
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
@@ -56,15 +58,16 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
     V.check_output_fits(n_outputs * a1.shape[0] * n2 * dt.itemsize,
                         f"a ({a1.shape[0]}, {n2}) kernel ({n_outputs} array(s) of {dt})")
     sets = [a1] if a2 is None else [a1, a2]
-    prepared = prepare(act, sets, depth, w * w, b * b, project, dt)
+    prepared = prepare(act, sets, depth, w * w, b * b, project, dt, need_ntk)
+    warn_conditioning(act, prepared, dt, need_ntk)
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
 
 
 def parse_diag(x, depth, activation, weight_std, bias_std, dtype,
-               project=numpy_project) -> tuple[Prepared, np.dtype]:
+               project=numpy_project, need_ntk: bool = True) -> tuple[Prepared, np.dtype]:
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a = V.points(x, "x", dt)
-    return prepare(act, [a], depth, w * w, b * b, project, dt), dt
+    return prepare(act, [a], depth, w * w, b * b, project, dt, need_ntk), dt
 
 
 def make_result(out: dict, call: Call, layerwise: bool) -> KernelResult:

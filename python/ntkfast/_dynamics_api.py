@@ -116,12 +116,13 @@ def numpy_kernel_stats(a: np.ndarray, symmetric: bool) -> tuple:
         return False, np.nan, np.nan, np.nan
     block = max(1, (1 << 22) // max(a.shape[1], 1))
     max_abs = row_sum = asym = 0.0
-    for b in range(0, a.shape[0], block):
-        part = np.abs(a[b:b + block])
-        max_abs = max(max_abs, float(part.max()))
-        row_sum = max(row_sum, float(part.sum(axis=1).max()))
-        if symmetric:
-            asym = max(asym, float(np.abs(a[b:b + block] - a[:, b:b + block].T).max()))
+    with np.errstate(over="ignore"):  # sums of entries near float64's limit are inf, as in C++
+        for b in range(0, a.shape[0], block):
+            part = np.abs(a[b:b + block])
+            max_abs = max(max_abs, float(part.max()))
+            row_sum = max(row_sum, float(part.sum(axis=1).max()))
+            if symmetric:
+                asym = max(asym, float(np.abs(a[b:b + block] - a[:, b:b + block].T).max()))
     return True, max_abs, row_sum, asym
 
 
@@ -283,7 +284,7 @@ def finite_solution(f_train: np.ndarray, meth: str, dt: float, kern: Kernel, tg:
     if np.isfinite(f_train).all():
         return
     if max(float(np.abs(tg.y).max()), float(np.abs(f0).max())) > _SQUARE_OVERFLOWS:
-        finite_outputs("kernel_gd", tg, f0, f_train)
+        finite_outputs("kernel_gd", tg, f0, f_train=f_train)
     hint = (f"rk4 with dt={dt:g} is unstable for this kernel (dt <= N / max row sum |K| = "
             f"{default_dt(kern):g} is stable), or use method='dopri5'" if meth == "rk4"
             else "the loss's derivative or the kernel makes the outputs blow up")
@@ -294,12 +295,19 @@ def finite_solution(f_train: np.ndarray, meth: str, dt: float, kern: Kernel, tg:
 _SQUARE_OVERFLOWS = float(np.sqrt(np.finfo(np.float64).max))
 
 
-def finite_outputs(who: str, tg: Targets, f0: np.ndarray, *arrays) -> None:
+def finite_outputs(who: str, tg: Targets, f0: np.ndarray, *, f_train=None, f_test=None,
+                   loss=None) -> None:
     """Outputs and losses computed under np.errstate(over/invalid="ignore") must be finite: with
     targets or initial outputs near float64's limit the residual f − y, its squares (the MSE) or
-    its projections overflow. Say so instead of returning NaN or a loss of inf."""
-    if all(a is None or np.isfinite(a).all() for a in arrays):
+    its projections overflow, and a huge k_test_train overflows the test outputs alone. Say
+    which instead of returning NaN or a loss of inf."""
+    if all(a is None or np.isfinite(a).all() for a in (f_train, f_test, loss)):
         return
+    if f_test is not None and not np.isfinite(f_test).all() and (
+            f_train is None or np.isfinite(f_train).all()) and (loss is None or np.isfinite(loss).all()):
+        raise FloatingPointError(
+            f"{who}: the test outputs overflow float64 while the training outputs are finite: "
+            "f_test = f0_test − K(x*, X)·(the integrated residual); rescale k_test_train or f0_test")
     scale = max(float(np.abs(tg.y).max()), float(np.abs(f0).max()))
     raise FloatingPointError(
         f"{who}: the outputs or their MSE overflow float64 (max |y_train|, |f0_train| = {scale:.3g}; "

@@ -100,12 +100,13 @@ def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False,
     ``project(values, rows)`` computes values @ rows.T (numpy here; the fast path passes the
     core's thread-count-invariant loop).
 
-    With a trusted ``derivative`` (built-in activations), every c_n with n >= 1 comes from φ′ by
-    Stein's identity, c_n = sqrt(k/n) · c′_{n-1} (c′: the coefficients of φ′). Projected from φ
-    itself they carry absolute rounding errors ~eps while their true size is ~k^(n/2), and the
-    pair kernels divide them by sqrt(k): at tiny variance that cost digits (sigmoid and softplus at
-    Σ(x, x) ~ 1e-24 lost 5 of Σ̇ against the stated error bound). From φ′ their errors are
-    ~sqrt(k)·eps instead.
+    With a trusted ``derivative`` (built-in activations), points of variance below STEIN_BELOW
+    take every c_n with n >= 1 from φ′ by Stein's identity, c_n = sqrt(k/n) · c′_{n-1} (c′: the
+    coefficients of φ′). Projected from φ itself they carry absolute rounding errors ~eps while
+    their true size is ~k^(n/2), and the pair kernels divide them by sqrt(k): at tiny variance
+    that cost digits (sigmoid and softplus at Σ(x, x) ~ 1e-24 lost 5 of Σ̇ against the stated
+    error bound). From φ′ their errors are ~sqrt(k)·eps. Above STEIN_BELOW the loss is below
+    1e-14 and evaluating φ′ would double the work.
     """
     x, sqrt_w = gauss_hermite(deg)
     table = hermite_table(deg, n_max)
@@ -121,16 +122,21 @@ def coefficients(fn, k: np.ndarray, n_max: int, deg: int, odd: bool = False,
             continue
         minus = _checked(fn, -arg)
         c[block, 0::2] = project((plus + minus) * sqrt_w, even_rows)
-        if derivative is None:
-            c[block, 1::2] = project((plus - minus) * sqrt_w, odd_rows)
-            continue
-        d_plus, d_minus = _checked(derivative, arg), _checked(derivative, -arg)
-        c_prime = np.empty((arg.shape[0], n_max + 1))
-        c_prime[:, 0::2] = project((d_plus + d_minus) * sqrt_w, even_rows)
-        c_prime[:, 1::2] = project((d_plus - d_minus) * sqrt_w, odd_rows)
-        orders = np.arange(1, n_max + 1)
-        c[block, 1:] = np.sqrt(np.maximum(k[block], 0.0))[:, None] / np.sqrt(orders) * c_prime[:, :-1]
+        c[block, 1::2] = project((plus - minus) * sqrt_w, odd_rows)
+        tiny = np.flatnonzero(k[block] < STEIN_BELOW) if derivative is not None else ()
+        if len(tiny):
+            rows = start + tiny
+            d_plus, d_minus = _checked(derivative, arg[tiny]), _checked(derivative, -arg[tiny])
+            c_prime = np.empty((tiny.size, n_max + 1))
+            c_prime[:, 0::2] = project((d_plus + d_minus) * sqrt_w, even_rows)
+            c_prime[:, 1::2] = project((d_plus - d_minus) * sqrt_w, odd_rows)
+            orders = np.arange(1, n_max + 1)
+            c[rows, 1:] = np.sqrt(np.maximum(k[rows], 0.0))[:, None] / np.sqrt(orders) * c_prime[:, :-1]
     return c
+
+
+# Below this variance the coefficients n >= 1 of built-in activations come from φ′ (coefficients).
+STEIN_BELOW = 1e-4
 
 
 def _checked(fn, arg: np.ndarray) -> np.ndarray:

@@ -88,16 +88,19 @@ def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     return e, ed, c, d0, plan.tail
 
 
-def value_limit(dtype) -> float:
-    """Largest diagonal value Σ, Θ or Σ̇ (x, x) a kernel in ``dtype`` may reach: the pair formulas
-    multiply two of them (k11·k22, sqrt(k11 k22)), which must not overflow."""
-    return math.sqrt(float(np.finfo(dtype).max)) / 4
+def value_limit(dtype, act: Activation | None = None) -> float:
+    """Largest diagonal value a kernel in ``dtype`` may reach. Σ as the input of erf's pair
+    formula, which multiplies two variances (k11 k22 - k12²), must stay below the square root of
+    the largest number; everything else (Σ of the other duals, which only multiply square roots,
+    and Σ̇, Θ, which are only scaled and added) keeps a margin of 16 for the recursion's sums."""
+    big = float(np.finfo(dtype).max)
+    return math.sqrt(big) / 4 if act is not None and act.dual == "erf" else big / 16
 
 
 def _check_range(name: str, layer: int, values: np.ndarray, limit: float) -> None:
     """FloatingPointError when a layer's diagonal values are not finite or exceed ``limit``:
     every entry of that layer's Gram matrix would be inf or NaN (|K_ij| <= sqrt(K_ii K_jj))."""
-    if values.size == 0:
+    if values.size == 0 or limit == math.inf:  # nothing to check, or not asked to
         return
     worst = float(np.max(np.abs(values)))
     if np.isfinite(worst) and worst <= limit:
@@ -109,37 +112,60 @@ def _check_range(name: str, layer: int, values: np.ndarray, limit: float) -> Non
         "down, or use fewer layers (depth)")
 
 
-# erf and sin at layer variance k: E[φ'φ'] (erf) and E[φφ] (sin) of two points change by O(1) of
-# their size when ρ moves by ~1/k near ρ = 1, so entries of (nearly) coinciding points are as
-# uncertain as k times the rounding of Σ(x, x'): about CONDITIONING · k · eps relative (measured
-# 2-5 · k · eps for duplicated rows). Warn where that exceeds this much of the diagonal scale.
-CONDITIONED_ACTIVATIONS = ("erf", "sin")
+# erf and sin at layer variance k: E[φ'φ'] (erf, hence Σ̇ and Θ) and E[φφ] (sin, hence all) of two
+# points change by O(1) of their size when ρ moves by ~1/k near ρ = 1, so entries of (nearly)
+# coinciding points are as uncertain as k times the rounding of Σ(x, x'): about
+# CONDITIONING · k · eps relative (measured 0.03-5 · k · eps for duplicated rows). The diagonal
+# itself (angle exactly 0) is not affected. Warn where that exceeds this much of its scale.
 CONDITIONING = 5.0
 CONDITIONING_WARNING = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 
 
-def _warn_conditioning(act: Activation, k_max: float, dtype) -> None:
+def warn_conditioning(act: Activation, prepared: "Prepared", dtype, need_ntk: bool) -> None:
+    """For pair kernels (not the diagonal functions): a RuntimeWarning where erf (when Σ̇ is
+    needed) or sin is ill-conditioned near coinciding points, pointing at the caller's line."""
+    if not (act.dual == "sin" or (act.dual == "erf" and need_ntk)):
+        return
     dt = np.dtype(dtype)
+    layers = [s[:-1] for s in prepared.sigma_diag]  # the variances the activation is applied to
+    k_max = max((float(s.max()) for s in layers if s.size), default=0.0)
     bound = CONDITIONING * k_max * float(np.finfo(dt).eps)
-    if act.dual in CONDITIONED_ACTIVATIONS and bound > CONDITIONING_WARNING.get(dt, 1e-8):
-        warnings.warn(
-            f"ntkfast: {act.name} at layer variances up to {k_max:.3g} is ill-conditioned near "
-            f"coinciding points: entries of (nearly) equal inputs are good to about {bound:.1g} "
-            f"relative in {dt.name} (other entries are not affected); scale the inputs or "
-            "weight_std down, or use float64", RuntimeWarning, stacklevel=4)
+    if bound <= CONDITIONING_WARNING.get(dt, 1e-8):
+        return
+    advice = "scale the inputs or weight_std down" + (", or use float64" if dt != np.float64 else "")
+    warnings.warn(
+        f"ntkfast: {act.name} at layer variances up to {k_max:.3g} is ill-conditioned near "
+        f"coinciding points: entries of (nearly) equal inputs are good to about {bound:.1g} "
+        f"relative in {dt.name} (other entries and the diagonal are not affected); {advice}",
+        RuntimeWarning, stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside this package, for warnings.warn called from the
+    function that calls this one: the user's line, however deep the call came from."""
+    import os
+    import sys
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
-            bias_var: float, project=_mehler.numpy_project, dtype=None) -> Prepared:
+            bias_var: float, project=_mehler.numpy_project, dtype=None,
+            need_ntk: bool = True) -> Prepared:
     """Run the diagonal recursion for all point sets together (float64 throughout).
 
     The sets are processed jointly so that numerical activations use one truncation order per
     layer for x1 and x2 alike, which the pair kernels require. ``project(values, rows)`` =
     values @ rows.T for the Hermite coefficients (numpy by default). With the working ``dtype``
-    given, a layer whose diagonal values exceed value_limit(dtype) raises FloatingPointError
-    before the next layer is computed, and ill-conditioned variances warn (_warn_conditioning).
+    given, a layer whose diagonal Σ (and, when ``need_ntk``, Σ̇ and Θ) exceeds value_limit raises
+    FloatingPointError before the next layer is computed; without ``need_ntk`` (NNGP only) those
+    two may overflow harmlessly and are not used.
     """
-    limit = math.inf if dtype is None else value_limit(dtype)
+    limit = math.inf if dtype is None else value_limit(dtype, act)
+    ntk_limit = value_limit(dtype) if need_ntk and dtype is not None else math.inf
     sizes = [p.shape[0] for p in point_sets]
     x_all = np.concatenate([p.astype(np.float64, copy=False) for p in point_sets])
     n0 = x_all.shape[1]
@@ -166,14 +192,11 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
             theta.append(theta[-1] * sd + k_next)
         layer = len(sigma) + 1
         _check_range("Σ", layer, k_next, limit)
-        _check_range("Σ̇", layer - 1, sd, limit)
-        _check_range("Θ", layer, theta[-1], limit)
+        _check_range("Σ̇", layer - 1, sd, ntk_limit)
+        _check_range("Θ", layer, theta[-1], ntk_limit)
         sigma.append(k_next)
         sigma_dot.append(sd)
         k = k_next
-
-    if dtype is not None and depth > 1:
-        _warn_conditioning(act, max(float(v.max(initial=0.0)) for v in sigma[:-1]), dtype)
 
     def split(rows: list[np.ndarray], width: int) -> list[np.ndarray]:
         stacked = np.stack(rows) if rows else np.empty((0, width))

@@ -87,7 +87,7 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
             if kv is not None:
                 f_test[j] = test.f0 - kv @ (A.bracket(lam, tj, n, zero)[:, None] * coef)
         loss = np.array([A.mse_value(fj, tg.y) for fj in f_train])
-    A.finite_outputs("kernel_gd_mse", tg, f0, f_train, f_test, loss)
+    A.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss)
 
 
@@ -167,7 +167,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
         f_test = np.empty((ts.size, test.k.shape[0], n_out))
         _core.apply_test_kernel(test.k, integral, test.f0, f_test, threads)
     loss_t = A.loss_values(ls, f_train, tg)
-    A.finite_outputs("kernel_gd", tg, f0, f_test, loss_t)
+    A.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
                           int(n_rhs), int(n_steps), int(n_rejected))
 

@@ -86,7 +86,8 @@ def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
          dtype=np.float64, n_threads=None) -> np.ndarray:
     """The NNGP kernel Σ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
     threads = resolve_n_threads(n_threads)
-    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, _projector(threads))
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, _projector(threads),
+                 need_ntk=False)
     return _run(call, want_nngp=True, want_ntk=False, layerwise=False, threads=threads)["nngp"]
 
 
@@ -103,7 +104,7 @@ def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
     """Σ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L). Equal, bit for bit, to the
     diagonal of ``nngp(x)``."""
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype,
-                          _projector(resolve_n_threads(n_threads)))
+                          _projector(resolve_n_threads(n_threads)), need_ntk=False)
     return prep.sigma_diag[0][-1].astype(dt)
 
 

@@ -57,7 +57,7 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
         f_train = np.array(f_train)
         f_test = np.array(f_test) if test.k is not None else None
         loss = np.array([A.mse_value(f, tg.y) for f in f_train])
-    A.finite_outputs("kernel_gd_mse", tg, f0, f_train, f_test, loss)
+    A.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss)
 
 
@@ -231,7 +231,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     A.finite_solution(f_train, meth, h, kern, tg, f0)
     f_test = np.array(out_t) if test.k is not None else None
     loss_t = A.loss_values(ls, f_train, tg)
-    A.finite_outputs("kernel_gd", tg, f0, f_test, loss_t)
+    A.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
     return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
                           rhs.count, n_steps, n_rej)
 

@@ -133,8 +133,11 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
 def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
          dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.nngp`."""
-    return kernels(x1, x2, depth=depth, activation=activation, weight_std=weight_std,
-                   bias_std=bias_std, dtype=dtype, n_threads=n_threads).nngp
+    resolve_n_threads(n_threads)
+    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1 + 4, need_ntk=False)
+    # Θ is computed alongside and may overflow unchecked (the NNGP does not depend on it)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _compute(call, layerwise=False)["nngp"]
 
 
 def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
@@ -148,7 +151,7 @@ def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
               dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.nngp_diag`."""
     resolve_n_threads(n_threads)
-    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
+    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype, need_ntk=False)
     return prep.sigma_diag[0][-1].astype(dt)
 
 
