@@ -192,8 +192,8 @@ def _elementwise(f: Callable[[Array], Array], label: str, what: str) -> Callable
             if out.ndim:
                 raise ValueError(f"activation: {label}'s {what} must return an array of its input's "
                                  f"shape {np.shape(z)} (elementwise), got {out.shape}")
-            out = np.broadcast_to(out, np.shape(z))
-        out = out.astype(float)
+            out = np.full(np.shape(z), float(out))
+        out = out.astype(float, copy=False)
         if not np.isfinite(out).all() and np.isfinite(z).all():
             bad = np.argwhere(~np.isfinite(out))[0]
             raise ValueError(f"activation: {label}'s {what} returned {out[tuple(bad)]} for the finite "
