@@ -30,9 +30,27 @@ def _name_list(allowed: dict):
 
 
 def _threads(text: str) -> int:
-    n = int(text)
-    if n == 0:
-        raise argparse.ArgumentTypeError("expected a positive count or a negative count from the number of CPUs, got 0")
+    """--threads: validated like every n_threads= (an argparse error, not a traceback later)."""
+    from ._threads import MAX_THREADS
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer thread count, got {text!r}") from None
+    if n == 0 or abs(n) > MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive count or a negative count from the number of CPUs "
+            f"(at most {MAX_THREADS} either way), got {n}")
+    return n
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
     return n
 
 
@@ -68,9 +86,9 @@ def _add_bench(sub) -> None:
                    metavar="DTYPE,...", help="float64 and/or float32 (default both)")
     p.add_argument("--threads", type=_threads, metavar="N",
                    help="n_threads of the ntkfast calls (default: ntkfast.get_num_threads())")
-    p.add_argument("--repeat", type=int, metavar="R", help="best of up to R timed calls after one warm-up (default 3)")
+    p.add_argument("--repeat", type=_positive_int, metavar="R", help="best of up to R timed calls after one warm-up (default 3)")
     p.add_argument("--no-reference", action="store_true", help="do not time the numpy reference")
-    p.add_argument("--reference-max-n", type=int, metavar="N",
+    p.add_argument("--reference-max-n", type=_positive_int, metavar="N",
                    help="time the reference (and neural-tangents) only up to this N, plus the relu "
                    "float64 check row; estimate the other cells as ~t*(N/N0)^2, marked "
                    "(default 2000; --quick: 1000)")
@@ -132,7 +150,10 @@ def _add_paper(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="ntkfast", description="ntkfast command-line tools")
+    parser.add_argument("--version", action="version", version=f"ntkfast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_bench(sub)
     _add_paper(sub)

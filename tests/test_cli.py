@@ -1,0 +1,35 @@
+"""The command line refuses bad arguments with argparse's usage error (exit status 2, a message
+naming the option), before any work; --version answers."""
+from __future__ import annotations
+
+import pytest
+
+import ntkfast
+from ntkfast import cli
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["bench", "--repeat", "0"], "--repeat"),
+    (["bench", "--repeat", "-1"], "--repeat"),
+    (["bench", "--reference-max-n", "0"], "--reference-max-n"),
+    (["bench", "--threads", "0"], "--threads"),
+    (["bench", "--threads", "99999"], "--threads"),
+    (["bench", "--threads", "two"], "--threads"),
+    (["bench", "--sizes", "0,10"], "--sizes"),
+    (["bench", "--suite", "nope"], "--suite"),
+    (["paper", "fig1", "--threads", "5000"], "--threads"),
+    (["paper", "fig3"], "figure"),
+])
+def test_bad_arguments_are_usage_errors_naming_the_option(argv, option, capsys):
+    # --threads 99999 used to pass argparse and fail later with a ValueError traceback
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ntkfast {ntkfast.__version__}"
