@@ -19,9 +19,12 @@ from ntkfast import cli
     (["bench", "--suite", "nope"], "--suite"),
     (["paper", "fig1", "--threads", "5000"], "--threads"),
     (["paper", "fig3"], "figure"),
+    (["paper", "fig2", "--out", "/nonexistent/folder/fig.png"], "--out"),
+    (["bench", "--json", "/nonexistent/folder/out.json"], "--json"),
 ])
 def test_bad_arguments_are_usage_errors_naming_the_option(argv, option, capsys):
-    # --threads 99999 used to pass argparse and fail later with a ValueError traceback
+    # --threads 99999 used to pass argparse and fail later with a ValueError traceback; an output
+    # file in a missing folder failed only after all the work
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2

@@ -13,7 +13,7 @@ FIGURES = ("fig1", "fig2")
 
 
 def add_arguments(parser) -> None:
-    from .cli import _threads
+    from .cli import _output_path, _threads
 
     parser.add_argument("figure", choices=FIGURES,
                         help="fig1: the NTK of finite networks at initialization and after "
@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
                         "each: 10-15 minutes on 2 idle cores, nearly all of it the width-10000 "
                         "training); fig2: trained networks against the percentiles of the "
                         "infinite-width Gaussian (widths 50 and 1000: about a minute)")
-    parser.add_argument("--out", metavar="PATH",
+    parser.add_argument("--out", type=_output_path, metavar="PATH",
                         help="where to write the PNG (default: paper_fig1.png / paper_fig2.png in "
                         "the current directory)")
     parser.add_argument("--quick", action="store_true",

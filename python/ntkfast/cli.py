@@ -54,6 +54,21 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _output_path(text: str) -> str:
+    """A file the command will write at the end: its folder must exist and be writable now, so a
+    typo fails at once rather than after minutes of work."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(text)) or "."
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file name")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(text) and not os.access(text, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
+    return text
+
+
 def _add_bench(sub) -> None:
     from .activations import NAMES
 
@@ -97,7 +112,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--nt-python", metavar="PYTHON",
                    help="empirical: when neural-tangents is not importable here, time it in this "
                    "interpreter (an environment with numpy, jax and neural_tangents)")
-    p.add_argument("--json", metavar="PATH", help="also save the results as JSON (with --suite "
+    p.add_argument("--json", type=_output_path, metavar="PATH", help="also save the results as JSON (with --suite "
                    "all: {\"kernels\": ..., \"empirical\": ...})")
     p.set_defaults(func=_bench)
 
