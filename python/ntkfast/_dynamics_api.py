@@ -344,6 +344,60 @@ def max_steps(value) -> int:
     return int(value)
 
 
+# --- whole calls: one parse per public function, for the fast path and the reference alike ----
+
+class MseCall(NamedTuple):
+    k: np.ndarray
+    tg: Targets
+    ts: np.ndarray
+    f0: np.ndarray
+    test: HeldOut
+    ridge: float
+
+
+def parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train, f0_test, ridge_value,
+                        stats: StatsFn = numpy_kernel_stats) -> MseCall:
+    """kernel_gd_mse's arguments, checked in the order that decides which error comes first."""
+    k = kernel_train(k_train, stats=stats).k
+    n = k.shape[0]
+    tg = targets(y_train, n)
+    ts = times(t, allow_inf=True, who="kernel_gd_mse")
+    f0 = initial(f0_train, n, tg, "f0_train", "k_train's")
+    test = held_out(k_test_train, f0_test, n, tg, stats=stats)
+    return MseCall(k, tg, ts, f0, test, ridge(ridge_value))
+
+
+class OdeCall(NamedTuple):
+    kern: Kernel
+    tg: Targets
+    ts: np.ndarray
+    loss: Loss
+    f0: np.ndarray
+    test: HeldOut
+    method: str
+    rtol: float
+    atol: float
+    dt: float
+    max_steps: int
+
+
+def parse_kernel_gd(k_train, y_train, t, loss_value, f0_train, k_test_train, f0_test,
+                    method_value, rtol, atol, dt, max_steps_value,
+                    stats: StatsFn = numpy_kernel_stats) -> OdeCall:
+    """kernel_gd's arguments, checked in the order that decides which error comes first."""
+    kern = kernel_train(k_train, stats=stats)
+    n = kern.k.shape[0]
+    tg = targets(y_train, n)
+    ts = times(t, allow_inf=False, who="kernel_gd")
+    ls = loss(loss_value, tg)
+    f0 = initial(f0_train, n, tg, "f0_train", "k_train's")
+    test = held_out(k_test_train, f0_test, n, tg, stats=stats)
+    meth = method(method_value)
+    rt, at = tolerances(rtol, atol, ls.kind)
+    return OdeCall(kern, tg, ts, ls, f0, test, meth, rt, at, step(dt, kern, meth),
+                   max_steps(max_steps_value))
+
+
 # --- losses -----------------------------------------------------------------------------------
 
 def mse_value(f: np.ndarray, y: np.ndarray) -> float:

@@ -57,6 +57,13 @@ def get_num_threads() -> int:
     return max(1, int(_core.default_threads()))
 
 
+def check_unused_n_threads(n_threads) -> None:
+    """For the numpy references, which accept ``n_threads`` for the same signature but leave the
+    threading to numpy: refuse what the compiled functions refuse, use nothing."""
+    if n_threads is not None:
+        _check(n_threads, "n_threads")
+
+
 def resolve_n_threads(n_threads: int | None) -> int:
     if n_threads is None:
         return get_num_threads()

@@ -64,13 +64,9 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     KernelGDResult with ``f_train`` (T, N, O), ``f_test`` (T, M, O) or None, ``loss`` (T,) the MSE
     of f_train; ``n_rhs = n_steps = n_rejected = 0``.
     """
-    k = A.kernel_train(k_train, stats=_stats).k
+    k, tg, ts, f0, test, r = A.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
+                                                   f0_test, ridge, stats=_stats)
     n = k.shape[0]
-    tg = A.targets(y_train, n)
-    ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
-    f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.held_out(k_test_train, f0_test, n, tg, stats=_stats)
-    r = A.ridge(ridge)
 
     lam, v, zero = A.spectrum(k, r)
     kv = None if test.k is None else test.k @ v  # (M, N), applied once per time below
@@ -141,18 +137,11 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     """
     threads = resolve_n_threads(n_threads)
     stats = _stats_with(threads)
-    kern = A.kernel_train(k_train, stats=stats)
+    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = A.parse_kernel_gd(
+        k_train, y_train, t, loss, f0_train, k_test_train, f0_test, method, rtol, atol, dt,
+        max_steps, stats=stats)
     k = kern.k
     n = k.shape[0]
-    tg = A.targets(y_train, n)
-    ts = A.times(t, allow_inf=False, who="kernel_gd")
-    ls = A.loss(loss, tg)
-    f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.held_out(k_test_train, f0_test, n, tg, stats=stats)
-    meth = A.method(method)
-    rt, at = A.tolerances(rtol, atol, ls.kind)
-    h = A.step(dt, kern, meth)
-    steps = A.max_steps(max_steps)
 
     y = np.ascontiguousarray(tg.y)
     n_out = y.shape[1]

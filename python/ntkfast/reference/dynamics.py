@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _dynamics_api as A
 from .._dynamics_api import EnsembleResult, KernelGDResult
+from .._threads import check_unused_n_threads
 from .kernels import kernels
 
 __all__ = ["kernel_gd_mse", "kernel_gd", "infinite_ensemble"]
@@ -34,13 +35,10 @@ _ALPHA = 0.2 - 0.75 * _BETA
 def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
                   ridge=0.0) -> KernelGDResult:
     """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form)."""
-    k = A.kernel_train(k_train).k
+    k, tg, ts, f0, test, r = A.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
+                                                   f0_test, ridge)
     n = k.shape[0]
-    tg = A.targets(y_train, n)
-    ts = A.times(t, allow_inf=True, who="kernel_gd_mse")
-    f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.held_out(k_test_train, f0_test, n, tg)
-    lam, v, zero = A.spectrum(k, A.ridge(ridge))
+    lam, v, zero = A.spectrum(k, r)
     f_train, f_test = [], []
     # y or f0 near float64's limit overflow here (residual, products, squares): checked below
     with np.errstate(over="ignore", invalid="ignore"):
@@ -205,21 +203,11 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     """numpy version of :func:`ntkfast.kernel_gd` (RK4 with fixed dt, or dopri5 with the same
     step control as the C++ core). ``n_threads`` is accepted for the same signature; numpy's BLAS
     decides its own threading."""
-    kern = A.kernel_train(k_train)
+    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = A.parse_kernel_gd(
+        k_train, y_train, t, loss, f0_train, k_test_train, f0_test, method, rtol, atol, dt,
+        max_steps)
     k = kern.k
-    n = k.shape[0]
-    tg = A.targets(y_train, n)
-    ts = A.times(t, allow_inf=False, who="kernel_gd")
-    ls = A.loss(loss, tg)
-    f0 = A.initial(f0_train, n, tg, "f0_train", "k_train's")
-    test = A.held_out(k_test_train, f0_test, n, tg)
-    meth = A.method(method)
-    rt, at = A.tolerances(rtol, atol, ls.kind)
-    h = A.step(dt, kern, meth)
-    steps = A.max_steps(max_steps)
-    if n_threads is not None:
-        from .._threads import resolve_n_threads
-        resolve_n_threads(n_threads)  # validated like the fast path, otherwise unused
+    check_unused_n_threads(n_threads)
 
     rhs = _Rhs(k, test.k, A.derivative(ls, tg))
     with np.errstate(over="ignore", invalid="ignore"):  # an unstable step is reported below
@@ -245,9 +233,7 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
     which = A.get(get)
     r = A.ridge(ridge)
     want_cov = A.flag(covariance, "covariance")
-    if n_threads is not None:
-        from .._threads import resolve_n_threads
-        resolve_n_threads(n_threads)
+    check_unused_n_threads(n_threads)
     n = xtr.shape[0]
     kr = kernels(np.vstack([xtr, xte]), depth=depth, activation=activation,
                  weight_std=weight_std, bias_std=bias_std)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _validation as V
 from .._empirical_api import EmpiricalNTK, finite_result, parse, parse_inputs
-from .._threads import resolve_n_threads
+from .._threads import check_unused_n_threads
 from ..networks import CheckedNet
 
 __all__ = ["apply", "empirical_ntk", "empirical_nngp", "features"]
@@ -93,7 +93,7 @@ def _layer_terms(cn: CheckedNet, F1, F2, output: str):
 
 def _unused_settings(n_threads, memory_budget=None) -> None:
     """The fast path's settings, checked the same way so that both refuse the same input."""
-    resolve_n_threads(n_threads)
+    check_unused_n_threads(n_threads)
     V.memory_budget(memory_budget)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._bivariate import elu_dual
-from .._threads import resolve_n_threads
 from .._api import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
+from .._bivariate import elu_dual
+from .._threads import check_unused_n_threads
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
 
@@ -124,7 +124,7 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
             dtype=np.float64, n_threads=None, layerwise=False) -> KernelResult:
     """Reference for :func:`ntkfast.kernels` (``n_threads`` is validated like the fast path's,
     otherwise unused)."""
-    resolve_n_threads(n_threads)
+    check_unused_n_threads(n_threads)
     call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
                  n_output_arrays(depth, layerwise) + 4)
     return make_result(_compute(call, layerwise), call, layerwise)
@@ -133,7 +133,7 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
 def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
          dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.nngp`."""
-    resolve_n_threads(n_threads)
+    check_unused_n_threads(n_threads)
     call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1 + 4, need_ntk=False)
     # Θ is computed alongside and may overflow unchecked (the NNGP does not depend on it)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -150,7 +150,7 @@ def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
 def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
               dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.nngp_diag`."""
-    resolve_n_threads(n_threads)
+    check_unused_n_threads(n_threads)
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype, need_ntk=False)
     return prep.sigma_diag[0][-1].astype(dt)
 
@@ -158,6 +158,6 @@ def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
 def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
              dtype=np.float64, n_threads=None) -> np.ndarray:
     """Reference for :func:`ntkfast.ntk_diag`."""
-    resolve_n_threads(n_threads)
+    check_unused_n_threads(n_threads)
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
     return prep.theta_diag[0][-1].astype(dt)

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .._progress import ProgressBar
+from .._threads import check_unused_n_threads
 from .._training_api import Recorder, divergence_limit, loss_and_d, parse, trained_copy
 from ..networks import MLP
 from .empirical import apply as _apply
@@ -56,9 +57,7 @@ def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, t
           progress=None, n_threads=None):
     """Full-batch gradient descent on C(θ) = (1/N) Σ_i ℓ(f_θ(x_i), y_i); see :func:`ntkfast.train`."""
     call = parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
-    if n_threads is not None:
-        from .._threads import resolve_n_threads  # as reference.kernel_gd: only when given
-        resolve_n_threads(n_threads)  # validated like the fast path, otherwise unused
+    check_unused_n_threads(n_threads)
     trained = trained_copy(call)
     recorder = Recorder(call, _apply, _empirical_ntk)
     record_at = set(call.record_steps.tolist())
