@@ -129,6 +129,45 @@ def _restore_thread_default():
 
 
 # ---------------------------------------------------------------------------------------------
+# A plain forward pass of an MLP (ntk-math.md §1), independent of ntkfast's: the truth tests'.
+# ---------------------------------------------------------------------------------------------
+def mlp_scales(widths, parameterization, weight_std, bias_std):
+    """(s_w per layer, s_b): ntk: σ_w/sqrt(n_l), β; standard: 1, 1."""
+    import math
+
+    if parameterization == "ntk":
+        return [weight_std / math.sqrt(n) for n in widths[:-1]], bias_std
+    return [1.0] * (len(widths) - 1), 1.0
+
+
+def mlp_forward(ws, bs, sw, sb, phi, x):
+    """f(x) = z^(L) of z^(l+1) = s_w^(l) W^(l) a^(l) + s_b b^(l), a = φ(z) between layers."""
+    a = x
+    for l, (w, b) in enumerate(zip(ws, bs)):
+        z = sw[l] * (a @ w.T) + sb * b
+        if l < len(ws) - 1:
+            a = phi(z)
+    return z
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: the error must name the argument.
+# ---------------------------------------------------------------------------------------------
+def raises_naming(names, fn, *args, **kwargs):
+    """Call fn; it must raise ValueError or TypeError naming `names` (one argument, or any of a
+    tuple of them) as a word in the message, which is returned."""
+    import re
+
+    names = (names,) if isinstance(names, str) else tuple(names)
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn(*args, **kwargs)
+    msg = str(info.value)
+    assert any(re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", msg) for name in names), \
+        f"message does not name {names if len(names) > 1 else names[0]!r}: {msg!r}"
+    return msg
+
+
+# ---------------------------------------------------------------------------------------------
 # Shared by the kernel_gd and train test files: callable losses and thread-count runs.
 # ---------------------------------------------------------------------------------------------
 def strided(a):
@@ -150,6 +189,31 @@ VALID_CALLABLES = [
     pytest.param(lambda f, y: (mse_value(f, y), np.asfortranarray(f - y)), id="d-fortran"),
     pytest.param(lambda f, y: (mse_value(f, y), strided(f - y)), id="d-strided"),
 ]
+
+
+def main_thread_ticks_while(work) -> tuple[int, float]:
+    """Run work() in a thread; count the 5 ms sleeps the main thread completes meanwhile, and the
+    seconds it took. A call that holds the GIL throughout allows one tick."""
+    import threading
+    import time
+
+    done = threading.Event()
+
+    def run():
+        try:
+            work()
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run)
+    start = time.perf_counter()
+    worker.start()
+    ticks = 0
+    while not done.is_set():
+        time.sleep(0.005)
+        ticks += 1
+    worker.join()
+    return ticks, time.perf_counter() - start
 
 
 def digests_per_omp_threads(script: str, thread_counts=(1, 3)) -> set:
@@ -193,6 +257,8 @@ LOSS_RETURN_CASES = [
     pytest.param(lambda f, y: (mse_value(f, y), (f - y) + 0j), TypeError, id="d-complex"),
     pytest.param(lambda f, y: (mse_value(f, y), (f - y).T), ValueError, id="d-transposed"),
     pytest.param(lambda f, y: (mse_value(f, y), (f - y)[:-1]), ValueError, id="d-rows"),
+    pytest.param(lambda f, y: (0.0, np.zeros(f.shape[0])), ValueError, id="d-1d-for-two-outputs"),
+    pytest.param(lambda f, y: (0.0, np.full(f.shape, np.nan)), ValueError, id="d-nan"),
     pytest.param(lambda f, y: (np.nan, f - y), ValueError, id="value-nan"),
     pytest.param(lambda f, y: (mse_value(f, y), np.full(f.shape, np.inf)), ValueError, id="d-inf"),
 ]

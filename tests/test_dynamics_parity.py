@@ -13,7 +13,7 @@ import _thread
 import threading
 import time
 
-from conftest import digests_per_omp_threads
+from conftest import digests_per_omp_threads, main_thread_ticks_while
 import ntkfast
 import numpy as np
 import pytest
@@ -220,31 +220,10 @@ def test_read_bandwidth_is_a_positive_rate():
     assert np.isfinite(rate) and 1e8 < rate < 1e13  # bytes/s: between 0.1 GB/s and 10 TB/s
 
 
-def _main_thread_progress_while(work) -> tuple[int, float]:
-    """Run work() in a thread; count 5 ms sleeps the main thread completes meanwhile."""
-    done = threading.Event()
-
-    def run():
-        try:
-            work()
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=run)
-    start = time.perf_counter()
-    worker.start()
-    ticks = 0
-    while not done.is_set():
-        time.sleep(0.005)
-        ticks += 1
-    worker.join()
-    return ticks, time.perf_counter() - start
-
-
 def test_kernel_gd_releases_the_gil():
     p = problem(1200, 0, 2, 11, loss="ce")
     p.pop("k_test_train"), p.pop("f0_test")
-    ticks, elapsed = _main_thread_progress_while(
+    ticks, elapsed = main_thread_ticks_while(
         lambda: ntkfast.kernel_gd(t=3.0, loss="ce", method="rk4", dt=0.01, n_threads=1, **p))
     assert elapsed > 0.2, "too quick to tell"
     # holding the GIL for the whole call allows 1 tick; released, ~elapsed / 5 ms (fewer when

@@ -6,10 +6,10 @@ fit raise ntkfast.OutputTooLargeError without allocating them.
 from __future__ import annotations
 
 import math
-import re
 import time
 
 import ntkfast
+from conftest import raises_naming
 import ntkfast._validation as validation
 import numpy as np
 import pytest
@@ -20,15 +20,6 @@ X = np.arange(6.0).reshape(3, 2) / 6 - 0.4  # 3 points, n_0 = 2
 
 def net_of(widths=(2, 3, 4), dtype=np.float64, **kw):
     return ntkfast.init_mlp(list(widths), seed=0, dtype=dtype, **kw)
-
-
-def _raises_naming(arg, fn, *args, **kwargs):
-    """Call fn; it must raise ValueError or TypeError with `arg` as a word in the message."""
-    with pytest.raises((ValueError, TypeError)) as info:
-        fn(*args, **kwargs)
-    msg = str(info.value)
-    assert re.search(rf"(?<![\w.]){re.escape(arg)}(?![\w])", msg), f"message does not name {arg!r}: {msg!r}"
-    return msg
 
 
 def _with(x, index, value):
@@ -87,7 +78,7 @@ BAD_POINTS = [  # (argument named, x1, x2)
 @pytest.mark.parametrize("fn", PAIR)
 @pytest.mark.parametrize("arg, x1, x2", BAD_POINTS)
 def test_bad_points(fn, arg, x1, x2):
-    _raises_naming(arg, fn, net_of(), x1, x2)
+    raises_naming(arg, fn, net_of(), x1, x2)
 
 
 @pytest.mark.parametrize("fn", APPLY)
@@ -96,15 +87,15 @@ def test_bad_points(fn, arg, x1, x2):
                                np.array([["a", "b"]])],
                          ids=["width-3", "width-1", "1d", "empty", "nan", "inf", "complex", "strings"])
 def test_bad_points_apply(fn, x):
-    _raises_naming("x", fn, net_of(), x)
+    raises_naming("x", fn, net_of(), x)
 
 
 def test_float32_network_rejects_inputs_that_overflow_float32():
     """Finite float64 inputs beyond float32's range become inf when cast: refused, naming x1."""
     net = net_of(dtype=np.float32)
-    _raises_naming("x1", ntkfast.empirical_ntk, net, _with(X, (0, 0), 1e300))
-    _raises_naming("x2", ntkfast.empirical_ntk, net, X, _with(X, (0, 0), -1e300))
-    _raises_naming("x", ntkfast.apply, net, _with(X, (0, 0), 1e300))
+    raises_naming("x1", ntkfast.empirical_ntk, net, _with(X, (0, 0), 1e300))
+    raises_naming("x2", ntkfast.empirical_ntk, net, X, _with(X, (0, 0), -1e300))
+    raises_naming("x", ntkfast.apply, net, _with(X, (0, 0), 1e300))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +131,7 @@ BAD_PARAMS = [  # (argument named, weights, biases)
 
 @pytest.mark.parametrize("arg, weights, biases", BAD_PARAMS)
 def test_bad_parameters_at_construction(arg, weights, biases):
-    _raises_naming(arg, ntkfast.MLP, weights, biases)
+    raises_naming(arg, ntkfast.MLP, weights, biases)
 
 
 @pytest.mark.parametrize("fn", ANY)
@@ -149,20 +140,20 @@ def test_bad_parameters_set_after_construction(fn, arg, weights, biases):
     """MLP.weights / biases are plain lists the user may change: every call re-checks them."""
     net = ntkfast.MLP([W0, W1], [B0, B1])
     net.weights, net.biases = list(weights), list(biases)
-    _raises_naming(arg, fn, net, X, X)
+    raises_naming(arg, fn, net, X, X)
 
 
 @pytest.mark.parametrize("fn", ANY)
 def test_parameter_corrupted_in_place(fn):
     net = net_of((2, 3, 4, 2))
     net.weights[1][0, 0] = np.nan
-    _raises_naming("weights[1]", fn, net, X, None)
+    raises_naming("weights[1]", fn, net, X, None)
     net = net_of((2, 3, 4, 2))
     net.biases[2][1] = np.inf
-    _raises_naming("biases[2]", fn, net, X, None)
+    raises_naming("biases[2]", fn, net, X, None)
     net = net_of((2, 3, 4, 2))
     net.weights[1] = net.weights[1][:, :2]  # 2 input columns after a layer of 3
-    _raises_naming("weights[1]", fn, net, X, None)
+    raises_naming("weights[1]", fn, net, X, None)
 
 
 @pytest.mark.parametrize("fn", [p for p in ANY if p.id in ("ntk", "ntk-diagonal", "nngp", "apply",
@@ -171,12 +162,12 @@ def test_parameter_corrupted_in_place(fn):
 @pytest.mark.parametrize("bad", [None, "mlp", {"weights": [W0], "biases": [B0]}, (W0, B0)],
                          ids=["None", "str", "dict", "tuple"])
 def test_not_an_mlp(fn, bad):
-    _raises_naming("net", fn, bad, X, X)
+    raises_naming("net", fn, bad, X, X)
 
 
 @pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
 def test_not_an_mlp_with_per_layer(impl):
-    _raises_naming("net", impl.empirical_ntk, "mlp", X, per_layer=True)
+    raises_naming("net", impl.empirical_ntk, "mlp", X, per_layer=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,12 +175,12 @@ def test_not_an_mlp_with_per_layer(impl):
 # ---------------------------------------------------------------------------------------------
 def test_activation_without_derivative_fails_at_construction():
     for act in (activations.custom(np.tanh), np.tanh, lambda z: z * 0.5):
-        _raises_naming("activation", ntkfast.MLP, [W0, W1], [B0, B1], activation=act)
-        _raises_naming("activation", ntkfast.init_mlp, [2, 3, 1], activation=act)
+        raises_naming("activation", ntkfast.MLP, [W0, W1], [B0, B1], activation=act)
+        raises_naming("activation", ntkfast.init_mlp, [2, 3, 1], activation=act)
     net = ntkfast.MLP([W0, W1], [B0, B1])  # and swapped in afterwards: refused at the call
     net.activation = activations.custom(np.sin)
     for fn in (ntkfast.empirical_ntk, reference.empirical_ntk, ntkfast.empirical_nngp, ntkfast.apply):
-        _raises_naming("activation", fn, net, X)
+        raises_naming("activation", fn, net, X)
 
 
 @pytest.mark.parametrize("make", [
@@ -208,7 +199,7 @@ def test_activation_without_derivative_fails_at_construction():
     ("parameterization", {"parameterization": None}),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_network_settings(make, arg, kw):
-    _raises_naming(arg, make, **kw)
+    raises_naming(arg, make, **kw)
 
 
 @pytest.mark.parametrize("widths", [[], [3], [3, 0, 1], [3, -2], [3, 2.5], [True, 2], [3, "2"],
@@ -216,13 +207,13 @@ def test_bad_network_settings(make, arg, kw):
                          ids=["empty", "one", "zero", "negative", "float", "bool", "str-entry",
                               "str", "None", "int", "None-entry"])
 def test_init_mlp_bad_widths(widths):
-    _raises_naming("widths", ntkfast.init_mlp, widths)
+    raises_naming("widths", ntkfast.init_mlp, widths)
 
 
 @pytest.mark.parametrize("dtype", [np.int32, "float16", np.complex128, "nonsense"])
 def test_init_mlp_bad_dtype(dtype):
-    _raises_naming("dtype", ntkfast.init_mlp, [2, 3, 1], dtype=dtype)
-    _raises_naming("dtype", net_of().astype, dtype)
+    raises_naming("dtype", ntkfast.init_mlp, [2, 3, 1], dtype=dtype)
+    raises_naming("dtype", net_of().astype, dtype)
 
 
 def test_init_mlp_too_many_parameters_fails_fast():
@@ -269,7 +260,7 @@ def test_overflow_raises_floating_point_error(impl):
 @pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
 @pytest.mark.parametrize("output", ["Full", "sum", "", None, 3, ("full",)])
 def test_unknown_output_mode(impl, output):
-    msg = _raises_naming("output", impl.empirical_ntk, net_of(), X, output=output)
+    msg = raises_naming("output", impl.empirical_ntk, net_of(), X, output=output)
     assert all(m in msg for m in ("trace", "diagonal", "full")), msg
 
 
@@ -279,7 +270,7 @@ def test_unknown_output_mode(impl, output):
 ])
 @pytest.mark.parametrize("per_layer", ["yes", 1, None, [True]])
 def test_per_layer_must_be_bool(impl, per_layer):
-    _raises_naming("per_layer", impl.empirical_ntk, net_of(), X, per_layer=per_layer)
+    raises_naming("per_layer", impl.empirical_ntk, net_of(), X, per_layer=per_layer)
 
 
 @pytest.mark.parametrize("fn", [
@@ -290,7 +281,7 @@ def test_per_layer_must_be_bool(impl, per_layer):
 ])
 @pytest.mark.parametrize("value", [0, "2", 2.0, 1.5])
 def test_bad_n_threads(fn, value):
-    _raises_naming("n_threads", fn, n_threads=value)
+    raises_naming("n_threads", fn, n_threads=value)
 
 
 BUDGET_FUNCTIONS = [
@@ -306,7 +297,7 @@ BUDGET_FUNCTIONS = [
                          ids=["0", "-1", "-1e9", "nan", "inf", "str", "bool", "list", "complex"])
 @pytest.mark.parametrize("with_x2", [False, True])
 def test_invalid_memory_budget(fn, budget, with_x2):
-    _raises_naming("memory_budget", fn, X, X if with_x2 else None, memory_budget=budget)
+    raises_naming("memory_budget", fn, X, X if with_x2 else None, memory_budget=budget)
 
 
 @pytest.mark.parametrize("fn", BUDGET_FUNCTIONS)
@@ -315,7 +306,7 @@ def test_invalid_memory_budget(fn, budget, with_x2):
 def test_memory_budget_below_one_row(fn, budget, with_x2):
     """The features of one input of the (2, 3, 4) network take 3 (+ 4 x 3) floats; a budget of
     a few bytes cannot hold them and must say so, naming memory_budget."""
-    msg = _raises_naming("memory_budget", fn, X, X if with_x2 else None, memory_budget=budget)
+    msg = raises_naming("memory_budget", fn, X, X if with_x2 else None, memory_budget=budget)
     assert "raise" in msg or "increase" in msg or "larger" in msg, msg
 
 
@@ -398,7 +389,7 @@ def test_settings_set_after_construction_are_checked_at_the_call(fn, arg, value)
     # flipped and an unknown parameterization silently meant "standard"
     net = net_of()
     setattr(net, arg, value)
-    _raises_naming(arg, fn, net, X, X)
+    raises_naming(arg, fn, net, X, X)
 
 
 @pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
@@ -419,19 +410,19 @@ REFERENCE_BUDGET = [
 @pytest.mark.parametrize("budget", [0, -5, math.nan, math.inf, "1000", True],
                          ids=["0", "-5", "nan", "inf", "str", "bool"])
 def test_reference_refuses_the_same_memory_budgets(fn, budget):
-    _raises_naming("memory_budget", fn, X, None, memory_budget=budget)
+    raises_naming("memory_budget", fn, X, None, memory_budget=budget)
 
 
 @pytest.mark.parametrize("fn", [reference.empirical_ntk, reference.empirical_nngp, reference.apply])
 @pytest.mark.parametrize("value", [0, "2", 1.5, True, 2**40])
 def test_reference_refuses_the_same_n_threads(fn, value):
-    _raises_naming("n_threads", fn, net_of(), X, n_threads=value)
+    raises_naming("n_threads", fn, net_of(), X, n_threads=value)
 
 
 def test_memory_budget_beyond_int64_is_a_number_not_a_crash():
     base = ntkfast.empirical_ntk(net_of(), X)
     np.testing.assert_array_equal(ntkfast.empirical_ntk(net_of(), X, memory_budget=10**30), base)
-    msg = _raises_naming("memory_budget", ntkfast.empirical_ntk, net_of(), X, memory_budget="1000")
+    msg = raises_naming("memory_budget", ntkfast.empirical_ntk, net_of(), X, memory_budget="1000")
     assert "number of bytes" in msg
 
 

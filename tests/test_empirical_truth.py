@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import ntkfast
+from conftest import mlp_forward, mlp_scales
 import numpy as np
 import pytest
 from ntkfast import activations, reference
@@ -98,22 +99,6 @@ def draw_params(widths, rng, parameterization, weight_std, bias_std):
     return ws, bs
 
 
-def scales(widths, parameterization, weight_std, bias_std):
-    """(s_w per layer, s_b): ntk: σ_w/sqrt(n_l), β; standard: 1, 1."""
-    if parameterization == "ntk":
-        return [weight_std / math.sqrt(n) for n in widths[:-1]], bias_std
-    return [1.0] * (len(widths) - 1), 1.0
-
-
-def forward(ws, bs, sw, sb, phi, x):
-    a = x
-    for l, (w, b) in enumerate(zip(ws, bs)):
-        z = sw[l] * (a @ w.T) + sb * b
-        if l < len(ws) - 1:
-            a = phi(z)
-    return z
-
-
 def jacobian(ws, bs, sw, sb, phi, dphi, x):
     """Forward-mode chain rule with one tangent per parameter: J (N, n_L, P), the parameters
     ordered layer by layer as W^(l) (row-major) then b^(l); and each layer's column range.
@@ -150,9 +135,9 @@ def fd_jacobian(ws, bs, sw, sb, phi, x, h=1e-6):
         for idx in np.ndindex(p.shape):
             keep = p[idx]
             p[idx] = keep + h
-            up = forward(ws, bs, sw, sb, phi, x)
+            up = mlp_forward(ws, bs, sw, sb, phi, x)
             p[idx] = keep - h
-            down = forward(ws, bs, sw, sb, phi, x)
+            down = mlp_forward(ws, bs, sw, sb, phi, x)
             p[idx] = keep
             cols.append((up - down) / (2 * h))
     return np.stack(cols, axis=-1)
@@ -204,7 +189,7 @@ def make_case(widths, act, parameterization, bias_std, weight_std=1.3, seed=0, n
                       weight_std=weight_std, bias_std=bias_std, parameterization=parameterization)
     x1 = rng.standard_normal((n1, widths[0]))
     x2 = rng.standard_normal((n2, widths[0]))
-    sw, sb = scales(widths, parameterization, weight_std, bias_std)
+    sw, sb = mlp_scales(widths, parameterization, weight_std, bias_std)
     return net, ws, bs, sw, sb, x1, x2
 
 
@@ -328,7 +313,7 @@ def test_apply_matches_plain_forward(impl, act, parameterization):
     phi = TRUTH[act][0]
     widths = [4, 7, 5, 3] if act != "identity" else [4, 2]
     net, ws, bs, sw, sb, x1, _ = make_case(widths, act, parameterization, 0.4, n1=9)
-    want = forward(ws, bs, sw, sb, phi, x1)
+    want = mlp_forward(ws, bs, sw, sb, phi, x1)
     got = impl.apply(net, x1)
     assert got.shape == (9, widths[-1]) and got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14 * np.abs(want).max())
@@ -339,7 +324,7 @@ def test_apply_matches_plain_forward(impl, act, parameterization):
 def test_apply_float32_network():
     net, ws, bs, sw, sb, x1, _ = make_case([4, 8, 6, 2], "tanh", "ntk", 0.4, n1=9)
     net32 = net.astype(np.float32)
-    want = forward([w.astype(np.float32).astype(float) for w in ws],
+    want = mlp_forward([w.astype(np.float32).astype(float) for w in ws],
                    [b.astype(np.float32).astype(float) for b in bs], sw, sb, np.tanh,
                    x1.astype(np.float32).astype(float))
     for impl in (ntkfast, reference):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import VALID_CALLABLES, mse_value, strided
+from conftest import VALID_CALLABLES, mse_value, raises_naming, strided
 import ntkfast
 import numpy as np
 import pytest
@@ -21,17 +21,6 @@ NET = ntkfast.init_mlp([3, 5, 2], seed=0)
 NET1 = ntkfast.init_mlp([3, 5, 1], seed=0)
 
 TRAIN = [pytest.param(ntkfast.train, id="fast"), pytest.param(reference.train, id="reference")]
-
-
-def _raises_naming(args, fn, *a, **kw):
-    """Call fn; it must raise ValueError or TypeError naming one of `args` (a word)."""
-    args = (args,) if isinstance(args, str) else args
-    with pytest.raises((ValueError, TypeError)) as info:
-        fn(*a, **kw)
-    msg = str(info.value)
-    assert any(re.search(rf"(?<![\w.]){re.escape(arg)}(?![\w])", msg) for arg in args), \
-        f"message does not name {args}: {msg!r}"
-    return msg
 
 
 def _with(a, index, value):
@@ -88,7 +77,7 @@ BAD = [  # (argument(s) named, net, x, y, keyword arguments)
 @pytest.mark.parametrize("arg,net,x,y,kw", BAD)
 def test_train_rejects(fn, arg, net, x, y, kw):
     kw = {"lr": 0.1, "steps": 3, "progress": False, **kw}
-    _raises_naming(arg, fn, net, x, y, **kw)
+    raises_naming(arg, fn, net, x, y, **kw)
 
 
 BAD_CE = [  # (names accepted, net, y)
@@ -103,24 +92,10 @@ BAD_CE = [  # (names accepted, net, y)
 @pytest.mark.parametrize("names,net,y", BAD_CE)
 @pytest.mark.parametrize("loss", ["ce", "cross_entropy"])
 def test_cross_entropy_needs_probability_rows(fn, names, net, y, loss):
-    _raises_naming(names, fn, net, X, y, lr=0.1, steps=2, loss=loss, progress=False)
+    raises_naming(names, fn, net, X, y, lr=0.1, steps=2, loss=loss, progress=False)
 
 
-BAD_CALLABLES = [
-    pytest.param(lambda f, y: (0.0, np.zeros((f.shape[0] - 1, f.shape[1]))), id="d-rows"),
-    pytest.param(lambda f, y: (0.0, np.zeros(f.shape[0])), id="d-1d"),
-    pytest.param(lambda f, y: (0.0, np.full(f.shape, np.nan)), id="d-nan"),
-    pytest.param(lambda f, y: (np.nan, f - y), id="value-nan"),
-    pytest.param(lambda f, y: (np.ones(2), f - y), id="value-array"),
-    pytest.param(lambda f, y: f - y, id="not-a-pair"),
-    pytest.param(lambda f, y: None, id="none"),
-]
-
-
-@pytest.mark.parametrize("fn", TRAIN)
-@pytest.mark.parametrize("bad", BAD_CALLABLES)
-def test_callable_loss_returning_garbage(fn, bad):
-    _raises_naming("loss", fn, NET, X, Y, lr=0.1, steps=3, loss=bad, progress=False)
+# What a user's loss may return: the table shared with kernel_gd, in test_dynamics_training_losses.py.
 
 
 @pytest.mark.parametrize("fn", TRAIN)

@@ -11,7 +11,7 @@ import _thread
 import threading
 import time
 
-from conftest import digests_per_omp_threads
+from conftest import digests_per_omp_threads, main_thread_ticks_while
 import ntkfast
 import numpy as np
 import pytest
@@ -218,22 +218,7 @@ def test_train_is_bit_identical_for_any_omp_num_threads():
 def test_train_releases_the_gil():
     net = ntkfast.init_mlp([8, 512, 512, 1], seed=0)
     x = np.random.default_rng(0).standard_normal((512, 8))
-    done = threading.Event()
-
-    def run():
-        try:
-            ntkfast.train(net, x, np.sin(x[:, 0]), lr=0.01, steps=40, progress=False, n_threads=1)
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=run)
-    start = time.perf_counter()
-    worker.start()
-    ticks = 0
-    while not done.is_set():
-        time.sleep(0.005)
-        ticks += 1
-    worker.join()
-    elapsed = time.perf_counter() - start
+    ticks, elapsed = main_thread_ticks_while(
+        lambda: ntkfast.train(net, x, np.sin(x[:, 0]), lr=0.01, steps=40, progress=False, n_threads=1))
     assert elapsed > 0.2, "too quick to tell"
     assert ticks >= 10, f"{ticks} ticks in {elapsed:.2f} s (1 if the GIL were held)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import ntkfast
+from conftest import mlp_forward, mlp_scales
 import numpy as np
 import pytest
 from ntkfast import activations, reference
@@ -36,18 +37,9 @@ def spec(name):
 
 def own_forward(ws, bs, net, x, act):
     """f(x) for parameters ws, bs with the net's scales (ntk-math.md §1 / networks.py)."""
-    phi = PHI[act]
-    if net.parameterization == "ntk":
-        sw = [net.weight_std / math.sqrt(w.shape[1]) for w in ws]
-        sb = net.bias_std
-    else:
-        sw, sb = [1.0] * len(ws), 1.0
-    a = x
-    for l, (w, b) in enumerate(zip(ws, bs)):
-        z = sw[l] * (a @ w.T) + sb * b
-        if l < len(ws) - 1:
-            a = phi(z)
-    return z
+    widths = [ws[0].shape[1]] + [w.shape[0] for w in ws]
+    sw, sb = mlp_scales(widths, net.parameterization, net.weight_std, net.bias_std)
+    return mlp_forward(ws, bs, sw, sb, PHI[act], x)
 
 
 def make_net(widths, act="tanh", parameterization="ntk", seed=0, dtype=np.float64,
