@@ -445,6 +445,16 @@ def _speedup(other: Timing, fast: Timing) -> str:
     return txt + ("!" if other.contended or fast.contended else "")
 
 
+def machine_lines(m: dict) -> list[str]:
+    """The CPU and version lines that head the empirical and dynamics reports."""
+    return [
+        f"machine: {m['cpu_count']} CPUs ({m['cpus_available']} available)"
+        + (f", {m['cpu_model']}" if m["cpu_model"] else ""),
+        f"ntkfast {m['ntkfast_version']}: {m['ntkfast_threads']} threads; numpy {m['numpy_version']}; "
+        f"python {m['python_version']}",
+    ]
+
+
 def _fmt_load(v) -> str:
     return "unknown" if not v else ", ".join(f"{x:.2f}" for x in v)
 

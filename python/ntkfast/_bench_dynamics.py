@@ -303,21 +303,18 @@ def _kernel_section(opts: Options, progress, started) -> dict:
 
     if opts.reference and f_true is not None:
         # the largest rk4 step reaching ACCURACY: searched with the C++ rk4, confirmed on numpy
-        def fast_rk4_error(n):
-            r = _solve(ntkfast.kernel_gd, k, y, ts, method="rk4", dt=opts.t_end / n, **fast_kw)
-            e = relative_error(None if r is None else r.f_train, f_true)
-            out["search"].append({"solver": "ntkfast rk4", "steps": n, "dt": opts.t_end / n,
-                                  "error": e})
-            say(f"  rk4 search: {n} steps (dt {opts.t_end / n:.4g}): error {_e(e)}")
-            return e
+        def rk4_error(solver, label, heading, kw):
+            """error(n): the error of `solver`'s rk4 with n steps over [0, t_end], recorded."""
+            def error(n):
+                r = _solve(solver, k, y, ts, method="rk4", dt=opts.t_end / n, **kw)
+                e = relative_error(None if r is None else r.f_train, f_true)
+                out["search"].append({"solver": label, "steps": n, "dt": opts.t_end / n, "error": e})
+                say(f"  {heading}: {n} steps (dt {opts.t_end / n:.4g}): error {_e(e)}")
+                return e
+            return error
 
-        def ref_rk4_error(n):
-            r = _solve(reference.kernel_gd, k, y, ts, method="rk4", dt=opts.t_end / n, **ce)
-            e = relative_error(None if r is None else r.f_train, f_true)
-            out["search"].append({"solver": "reference rk4", "steps": n, "dt": opts.t_end / n,
-                                  "error": e})
-            say(f"  rk4 search (reference): {n} steps (dt {opts.t_end / n:.4g}): error {_e(e)}")
-            return e
+        fast_rk4_error = rk4_error(ntkfast.kernel_gd, "ntkfast rk4", "rk4 search", fast_kw)
+        ref_rk4_error = rk4_error(reference.kernel_gd, "reference rk4", "rk4 search (reference)", ce)
 
         def time_reference(n):
             dt = opts.t_end / n
@@ -658,10 +655,7 @@ def report(results: dict) -> str:
     m, o, kg, tr = results["machine"], results["options"], results["kernel_gd"], results["train"]
     lines = [
         "ntkfast bench: training dynamics (kernel_gd, train)" + (" --quick" if o["quick"] else ""),
-        f"machine: {m['cpu_count']} CPUs ({m['cpus_available']} available)"
-        + (f", {m['cpu_model']}" if m["cpu_model"] else ""),
-        f"ntkfast {m['ntkfast_version']}: {m['ntkfast_threads']} threads; numpy {m['numpy_version']}; "
-        f"python {m['python_version']}",
+        *B.machine_lines(m),
         f"load average (1, 5, 15 min) at start: {B._fmt_load(m['load_average_at_start'])}; at end: "
         f"{B._fmt_load(results.get('load_average_at_end'))}",
         f"timing: one warm-up call, then best of up to {o['repeat']} (stops after "

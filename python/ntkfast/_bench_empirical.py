@@ -699,10 +699,7 @@ def report(results: dict) -> str:
     widths = net["widths"]
     lines = [
         "ntkfast bench: empirical NTK of a finite network" + (" (--quick)" if o["quick"] else ""),
-        f"machine: {m['cpu_count']} CPUs ({m['cpus_available']} available)"
-        + (f", {m['cpu_model']}" if m["cpu_model"] else ""),
-        f"ntkfast {m['ntkfast_version']}: {m['ntkfast_threads']} threads; numpy {m['numpy_version']}; "
-        f"python {m['python_version']}",
+        *B.machine_lines(m),
         f"torch: {m['torch']}",
         f"neural-tangents: {m['neural_tangents']}",
         f"network: {net['activation']} MLP, widths {widths} ({len(widths) - 1} weight layers, "
