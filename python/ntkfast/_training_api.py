@@ -299,23 +299,15 @@ class Recorder:
         return TrainingDivergedError(message, self.history(self._last_net))
 
     def _initial_failure(self, loss: float, f) -> str:
-        """Why the loss of the untrained network is not finite: its outputs overflow, a user's
-        activation returned NaN, or finite outputs whose loss overflows (targets too large)."""
+        """Why the loss of the untrained network is not finite: its outputs overflow, or finite
+        outputs whose loss overflows (targets too large). (A user's activation returning NaN for
+        finite pre-activations is refused where it returns it: activations.custom.)"""
         call = self.call
         f64 = None if f is None else np.asarray(f, dtype=np.float64)
         y_max = float(np.abs(call.y64).max())
         if f64 is None or not np.isfinite(f64).all():
             hint = "net.astype(np.float64), " if call.net.dtype == np.float32 else ""
-            overflow = f"its outputs overflow in {call.net.dtype} (try {hint}smaller weights or rescaled inputs)"
-            act = call.net.activation
-            # a user's function (as empirical._compiled_kind decides; not imported: the numpy
-            # reference must not need the compiled core) may itself return NaN or inf
-            if act.dual == "mehler" and not act.compiled:
-                nan_only = f64 is not None and not np.isinf(f64).any()
-                return (f"its outputs contain {'NaN (no infinity)' if nan_only else 'NaN or infinity'}: "
-                        f"the activation function {act.name!r} (a user's function) may return NaN or "
-                        f"infinity for these inputs (check it on the pre-activations), or {overflow}")
-            return overflow
+            return f"its outputs overflow in {call.net.dtype} (try {hint}smaller weights or rescaled inputs)"
         f_max = float(np.abs(f64).max())
         if callable(call.loss):
             return (f"the outputs are finite (max |f| = {f_max:.3g}) but the callable loss returned "
