@@ -565,7 +565,7 @@ def test_kernel_gd_docstring_states_its_default_tolerances():
     import inspect
     params = inspect.signature(ntkfast.kernel_gd).parameters
     doc = ntkfast.kernel_gd.__doc__
-    from ntkfast._dynamics_api import DEFAULT_TOLERANCES
+    from ntkfast._dynamics_args import DEFAULT_TOLERANCES
     for j, name in enumerate(("rtol", "atol")):
         assert params[name].default is None  # None: the loss's default, each must be stated
         stated = {float(v) for v in re.findall(rf"\b{name}\s*=\s*([0-9.eE+-]+)", doc)}

@@ -439,7 +439,7 @@ def _timed_product(fn, repeat: int) -> Timing:
 def floor_products(net, x: np.ndarray):
     """[(label, call)]: numpy's matrix products of one gradient-descent step, each writing into a
     preallocated array, on activations and deltas of the right shapes and dtype."""
-    from .networks import checked
+    from ._mlp import checked
 
     cn = checked(net)
     dt = cn.dtype

@@ -170,9 +170,9 @@ def _deviation(k, ref) -> Optional[float]:
 
 def floor_callers(net, x: np.ndarray, dtype: str):
     """(gram, fwd_bwd): numpy calls doing only the matrix products of the method
-    on features computed here, once, by ``ntkfast.reference.empirical.features``."""
-    from .networks import checked
-    from .reference.empirical import features
+    on features computed here, once, by ``ntkfast._numpy_mlp.features``."""
+    from ._mlp import checked
+    from ._numpy_mlp import features
 
     cn = checked(net)
     dt = np.dtype(dtype)
@@ -219,7 +219,7 @@ class _Torch:
 
     def module(self, net, dtype: str):
         """A torch.nn.Module with copies of net's arrays, computing the same function."""
-        from .networks import checked
+        from ._mlp import checked
 
         torch = self.torch
         cn = checked(net)

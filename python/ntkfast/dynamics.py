@@ -14,8 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from . import _dynamics_api as A
-from ._dynamics_api import EnsembleResult, KernelGDResult
+from . import _dynamics_args as args
+from . import _dynamics_losses as losses
+from . import _dynamics_results as results
+from . import _spectral as spectral
+from ._dynamics_results import EnsembleResult, KernelGDResult
 from ._threads import resolve_n_threads
 from .kernels import kernels
 
@@ -23,7 +26,7 @@ __all__ = ["kernel_gd_mse", "kernel_gd", "infinite_ensemble", "KernelGDResult", 
 
 
 def _stats_with(threads: int):
-    """The kernel checks of _dynamics_api, compiled: two passes, no N×N temporaries."""
+    """The kernel checks of _dynamics_args, compiled: two passes, no N×N temporaries."""
     return lambda a, symmetric: _core.kernel_stats(a, symmetric, threads)
 
 
@@ -64,11 +67,11 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     KernelGDResult with ``f_train`` (T, N, O), ``f_test`` (T, M, O) or None, ``loss`` (T,) the MSE
     of f_train; ``n_rhs = n_steps = n_rejected = 0``.
     """
-    k, tg, ts, f0, test, r = A.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
+    k, tg, ts, f0, test, r = args.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
                                                    f0_test, ridge, stats=_stats)
     n = k.shape[0]
 
-    lam, v, zero = A.spectrum(k, r)
+    lam, v, zero = spectral.spectrum(k, r)
     kv = None if test.k is None else test.k @ v  # (M, N), applied once per time below
     f_train = np.empty((ts.size, n, tg.y.shape[1]))
     f_test = None if kv is None else np.empty((ts.size, kv.shape[0], tg.y.shape[1]))
@@ -76,15 +79,15 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     with np.errstate(over="ignore", invalid="ignore"):
         coef = v.T @ (f0 - tg.y)                    # residual in the eigenbasis, (N, O)
         for j, tj in enumerate(ts):
-            if A.early(lam, tj, n):
-                f_train[j] = f0 + v @ (A.decay_change(lam, tj, n, zero)[:, None] * coef)
+            if spectral.early(lam, tj, n):
+                f_train[j] = f0 + v @ (spectral.decay_change(lam, tj, n, zero)[:, None] * coef)
             else:
-                f_train[j] = tg.y + v @ (A.decay(lam, tj, n, zero)[:, None] * coef)
+                f_train[j] = tg.y + v @ (spectral.decay(lam, tj, n, zero)[:, None] * coef)
             if kv is not None:
-                f_test[j] = test.f0 - kv @ (A.bracket(lam, tj, n, zero)[:, None] * coef)
-        loss = np.array([A.mse_value(fj, tg.y) for fj in f_train])
-    A.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
-    return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss)
+                f_test[j] = test.f0 - kv @ (spectral.bracket(lam, tj, n, zero)[:, None] * coef)
+        loss = np.array([losses.mse_value(fj, tg.y) for fj in f_train])
+    results.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
+    return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss)
 
 
 def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=None, f0_test=None,
@@ -137,7 +140,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     """
     threads = resolve_n_threads(n_threads)
     stats = _stats_with(threads)
-    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = A.parse_kernel_gd(
+    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = args.parse_kernel_gd(
         k_train, y_train, t, loss, f0_train, k_test_train, f0_test, method, rtol, atol, dt,
         max_steps, stats=stats)
     k = kern.k
@@ -147,17 +150,17 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     n_out = y.shape[1]
     f_train = np.empty((ts.size, n, n_out))
     integral = None if test.k is None else np.empty((ts.size, n, n_out))
-    callback = A.derivative(ls, tg) if ls.kind == "callback" else None
+    callback = losses.derivative(ls, tg) if ls.kind == "callback" else None
     n_rhs, n_steps, n_rejected = _core.kernel_ode(
         k, y, f0, ts, ls.kind, callback, meth, rt, at, h, steps, f_train, integral, threads)
-    A.finite_solution(f_train, meth, h, kern, tg, f0)
+    results.finite_solution(f_train, meth, h, kern, tg, f0)
     f_test = None
     if test.k is not None:
         f_test = np.empty((ts.size, test.k.shape[0], n_out))
         _core.apply_test_kernel(test.k, integral, test.f0, f_test, threads)
-    loss_t = A.loss_values(ls, f_train, tg)
-    A.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
-    return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
+    loss_t = losses.loss_values(ls, f_train, tg)
+    results.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
+    return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss_t,
                           int(n_rhs), int(n_steps), int(n_rejected))
 
 
@@ -181,18 +184,18 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
     EnsembleResult: ``mean`` (T, M, O) or (T, M) for 1-D y, ``cov`` (T, M, M) (shared by every
     output) or None with ``covariance=False``, ``var`` (T, M), ``std``, ``quantile(q)``.
     """
-    xtr, xte, tg = A.ensemble_inputs(x_train, y_train, x_test)
-    ts = A.times(t, allow_inf=True, who="infinite_ensemble")
-    which = A.get(get)
-    r = A.ridge(ridge)
-    want_cov = A.flag(covariance, "covariance")
+    xtr, xte, tg = args.ensemble_inputs(x_train, y_train, x_test)
+    ts = args.times(t, allow_inf=True, who="infinite_ensemble")
+    which = args.get(get)
+    r = args.ridge(ridge)
+    want_cov = args.flag(covariance, "covariance")
     n, m = xtr.shape[0], xte.shape[0]
 
     kr = kernels(np.vstack([xtr, xte]), depth=depth, activation=activation, weight_std=weight_std,
                  bias_std=bias_std, n_threads=n_threads)
     sigma = kr.nngp
     k_all = kr.ntk if which == "ntk" else sigma
-    lam, v, zero = A.spectrum(np.ascontiguousarray(k_all[:n, :n]), r)
+    lam, v, zero = spectral.spectrum(np.ascontiguousarray(k_all[:n, :n]), r)
     kv = k_all[n:, :n] @ v                  # K(x*, X) V, (M, N)
     sv = v.T @ sigma[:n, n:]                # Vᵀ Σ_X*, (N, M)
     ssv = v.T @ sigma[:n, :n] @ v           # Vᵀ Σ_XX V, (N, N)
@@ -202,7 +205,7 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
     cov = np.empty((ts.size, m, m)) if want_cov else None
     var = np.empty((ts.size, m))
     for j, tj in enumerate(ts):
-        g = A.bracket(lam, tj, n, zero)
+        g = spectral.bracket(lam, tj, n, zero)
         q = kv * g                          # T_t = q Vᵀ
         mean[j] = q @ coef
         if want_cov:
@@ -213,4 +216,4 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
         else:
             var[j] = np.diagonal(s_test) - 2 * np.einsum("mn,nm->m", q, sv) + np.einsum("mn,mn->m", q @ ssv, q)
     np.maximum(var, 0.0, out=var)           # rounding can leave tiny negatives
-    return EnsembleResult(ts, A.shaped(mean, tg), cov, var)
+    return EnsembleResult(ts, args.shaped(mean, tg), cov, var)

@@ -10,15 +10,14 @@ row block are kept, column blocks are recomputed).
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from . import _core
 from . import _validation as V
-from ._empirical_api import EmpiricalNTK, finite_result as _finite, parse, parse_inputs
+from ._empirical_args import EmpiricalNTK, finite_result as _finite, parse, parse_inputs
+from ._mlp import CheckedNet
+from ._numpy_mlp import features as _numpy_features
 from ._threads import resolve_n_threads
-from .networks import CheckedNet
-from .reference.empirical import features as _numpy_features
 
 __all__ = ["apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK", "DEFAULT_MEMORY_BUDGET"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._api import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
+from ._kernel_args import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
 from ._threads import resolve_n_threads
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult"]

@@ -15,12 +15,12 @@ import numpy as np
 from . import _core
 from ._progress import ProgressBar
 from ._threads import resolve_n_threads
-from ._training_api import (Recorder, TrainCall, TrainingDivergedError, TrainingHistory,
-                            divergence_limit, loss_and_d, parse, trained_copy)
+from ._mlp import MLPParameters
+from ._numpy_mlp import backward_update as _numpy_backward_update
+from ._numpy_mlp import forward as _numpy_forward
+from ._training_args import TrainCall, loss_and_d, parse, trained_copy
+from ._training_records import Recorder, TrainingDivergedError, TrainingHistory, divergence_limit
 from .empirical import _compiled_kind, apply, empirical_ntk
-from .networks import MLP
-from .reference.training import backward_update as _numpy_backward_update
-from .reference.training import forward as _numpy_forward
 
 __all__ = ["train", "TrainingHistory", "TrainingDivergedError"]
 
@@ -38,7 +38,7 @@ _MAX_SEGMENT = 8
 class _CompiledEngine:
     """The C++ trainer; a callable loss is evaluated here between its forward and backward."""
 
-    def __init__(self, call: TrainCall, net: MLP, kind, threads: int):
+    def __init__(self, call: TrainCall, net: MLPParameters, kind, threads: int):
         cn = call.net
         cls = _core.MlpTrainerFloat32 if cn.dtype == np.float32 else _core.MlpTrainerFloat64
         self.call = call
@@ -74,7 +74,7 @@ class _CompiledEngine:
 class _NumpyEngine:
     """A user's activation function: numpy forward and backward (reference.training's)."""
 
-    def __init__(self, call: TrainCall, net: MLP):
+    def __init__(self, call: TrainCall, net: MLPParameters):
         self.call, self.net = call, net
         self._state = None  # forward and d at the current parameters
 

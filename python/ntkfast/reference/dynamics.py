@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _dynamics_api as A
-from .._dynamics_api import EnsembleResult, KernelGDResult
+from .. import _dynamics_args as args
+from .. import _dynamics_losses as losses
+from .. import _dynamics_results as results
+from .. import _spectral as spectral
+from .._dynamics_results import EnsembleResult, KernelGDResult
 from .._threads import check_unused_n_threads
 from .kernels import kernels
 
@@ -35,28 +38,28 @@ _ALPHA = 0.2 - 0.75 * _BETA
 def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
                   ridge=0.0) -> KernelGDResult:
     """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form)."""
-    k, tg, ts, f0, test, r = A.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
+    k, tg, ts, f0, test, r = args.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
                                                    f0_test, ridge)
     n = k.shape[0]
-    lam, v, zero = A.spectrum(k, r)
+    lam, v, zero = spectral.spectrum(k, r)
     f_train, f_test = [], []
     # y or f0 near float64's limit overflow here (residual, products, squares): checked below
     with np.errstate(over="ignore", invalid="ignore"):
         for tj in ts:
-            if A.early(lam, tj, n):  # f0 + (exp(−tK/N) − I)(f0 − y): keeps the digits of a small change
-                change = v @ np.diag(A.decay_change(lam, tj, n, zero)) @ v.T
+            if spectral.early(lam, tj, n):  # f0 + (exp(−tK/N) − I)(f0 − y): keeps the digits of a small change
+                change = v @ np.diag(spectral.decay_change(lam, tj, n, zero)) @ v.T
                 f_train.append(f0 + change @ (f0 - tg.y))
             else:
-                propagator = v @ np.diag(A.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
+                propagator = v @ np.diag(spectral.decay(lam, tj, n, zero)) @ v.T      # exp(−tK/N)
                 f_train.append(tg.y + propagator @ (f0 - tg.y))
             if test.k is not None:
-                t_op = test.k @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
+                t_op = test.k @ v @ np.diag(spectral.bracket(lam, tj, n, zero)) @ v.T
                 f_test.append(test.f0 - t_op @ (f0 - tg.y))
         f_train = np.array(f_train)
         f_test = np.array(f_test) if test.k is not None else None
-        loss = np.array([A.mse_value(f, tg.y) for f in f_train])
-    A.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
-    return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss)
+        loss = np.array([losses.mse_value(f, tg.y) for f in f_train])
+    results.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
+    return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss)
 
 
 class _Rhs:
@@ -203,24 +206,24 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     """numpy version of :func:`ntkfast.kernel_gd` (RK4 with fixed dt, or dopri5 with the same
     step control as the C++ core). ``n_threads`` is accepted for the same signature; numpy's BLAS
     decides its own threading."""
-    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = A.parse_kernel_gd(
+    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = args.parse_kernel_gd(
         k_train, y_train, t, loss, f0_train, k_test_train, f0_test, method, rtol, atol, dt,
         max_steps)
     k = kern.k
     check_unused_n_threads(n_threads)
 
-    rhs = _Rhs(k, test.k, A.derivative(ls, tg))
+    rhs = _Rhs(k, test.k, losses.derivative(ls, tg))
     with np.errstate(over="ignore", invalid="ignore"):  # an unstable step is reported below
         if meth == "rk4":
             out, out_t, n_steps, n_rej = _rk4(rhs, f0, test.f0, ts, h, steps)
         else:
             out, out_t, n_steps, n_rej = _dopri5(rhs, f0, test.f0, ts, rt, at, steps)
     f_train = np.array(out)
-    A.finite_solution(f_train, meth, h, kern, tg, f0)
+    results.finite_solution(f_train, meth, h, kern, tg, f0)
     f_test = np.array(out_t) if test.k is not None else None
-    loss_t = A.loss_values(ls, f_train, tg)
-    A.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
-    return KernelGDResult(ts, A.shaped(f_train, tg), A.shaped(f_test, tg), loss_t,
+    loss_t = losses.loss_values(ls, f_train, tg)
+    results.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
+    return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss_t,
                           rhs.count, n_steps, n_rej)
 
 
@@ -228,25 +231,25 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
                       weight_std=1.0, bias_std=0.0, ridge=0.0, covariance=True,
                       n_threads=None) -> EnsembleResult:
     """numpy version of :func:`ntkfast.infinite_ensemble` (kernels from ntkfast.reference)."""
-    xtr, xte, tg = A.ensemble_inputs(x_train, y_train, x_test)
-    ts = A.times(t, allow_inf=True, who="infinite_ensemble")
-    which = A.get(get)
-    r = A.ridge(ridge)
-    want_cov = A.flag(covariance, "covariance")
+    xtr, xte, tg = args.ensemble_inputs(x_train, y_train, x_test)
+    ts = args.times(t, allow_inf=True, who="infinite_ensemble")
+    which = args.get(get)
+    r = args.ridge(ridge)
+    want_cov = args.flag(covariance, "covariance")
     check_unused_n_threads(n_threads)
     n = xtr.shape[0]
     kr = kernels(np.vstack([xtr, xte]), depth=depth, activation=activation,
                  weight_std=weight_std, bias_std=bias_std)
     sigma = kr.nngp
     kern = kr.ntk if which == "ntk" else sigma
-    lam, v, zero = A.spectrum(kern[:n, :n], r)
+    lam, v, zero = spectral.spectrum(kern[:n, :n], r)
     means, covs = [], []
     for tj in ts:
-        t_op = kern[n:, :n] @ v @ np.diag(A.bracket(lam, tj, n, zero)) @ v.T
+        t_op = kern[n:, :n] @ v @ np.diag(spectral.bracket(lam, tj, n, zero)) @ v.T
         means.append(t_op @ tg.y)
         cov = (sigma[n:, n:] - t_op @ sigma[:n, n:] - sigma[n:, :n] @ t_op.T
                + t_op @ sigma[:n, :n] @ t_op.T)
         covs.append(0.5 * (cov + cov.T))
     covs = np.array(covs)
     var = np.maximum(np.diagonal(covs, axis1=1, axis2=2), 0.0).copy()
-    return EnsembleResult(ts, A.shaped(np.array(means), tg), covs if want_cov else None, var)
+    return EnsembleResult(ts, args.shaped(np.array(means), tg), covs if want_cov else None, var)

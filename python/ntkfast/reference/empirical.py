@@ -4,58 +4,15 @@ arrays. Same signatures as ``ntkfast.empirical``. Computed in float64, returned 
 dtype. The tests check this file against explicit Jacobians of tiny networks."""
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .. import _validation as V
-from .._empirical_api import EmpiricalNTK, finite_result, parse, parse_inputs
+from .._empirical_args import EmpiricalNTK, finite_result, parse, parse_inputs
+from .._mlp import CheckedNet
+from .._numpy_mlp import quiet_overflow, features
 from .._threads import check_unused_n_threads
-from ..networks import CheckedNet
 
-__all__ = ["apply", "empirical_ntk", "empirical_nngp", "features"]
-
-
-def _quiet(fn):
-    """Overflow becomes inf/NaN silently here; finite_result then refuses it with a clear error."""
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return fn(*args, **kwargs)
-    return wrapped
-
-
-def _phi(cn: CheckedNet, z: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
-    act = cn.activation
-    z64 = np.asarray(z, dtype=np.float64)
-    return (np.asarray(act.fn(z64), dtype=dtype),
-            np.asarray(act.derivative(z64), dtype=dtype))
-
-
-@_quiet
-def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = True):
-    """(A, D, f): A[l] = a^(l) (N, n_l) for l < L; D[l] = δ^(l) (N, n_L, n_{l+1}) for l < L-1
-    (δ^(L-1)_k = e_k is implicit); f = z^(L) (N, n_L). Evaluated in ``dtype``."""
-    L = cn.depth
-    W = [w.astype(dtype) for w in cn.weights]
-    b = [v.astype(dtype) for v in cn.biases]
-    a = np.asarray(x, dtype=dtype)
-    A, dphi = [], []
-    for l in range(L):
-        A.append(a)
-        z = cn.weight_scales[l] * (a @ W[l].T) + cn.bias_scale * b[l]
-        if l < L - 1:
-            a, d = _phi(cn, z, dtype)
-            dphi.append(d)
-    D = [None] * (L - 1)
-    if backward and L >= 2:
-        # δ^(L-2)_k = s_w W^(L-1)[k, :] ∘ φ'(z^(L-1)); then δ^(l-1) = s_w (δ^(l) W^(l)) ∘ φ'(z^(l)).
-        d = cn.weight_scales[L - 1] * W[L - 1][None, :, :] * dphi[L - 2][:, None, :]
-        D[L - 2] = d
-        for l in range(L - 2, 0, -1):
-            d = cn.weight_scales[l] * (d @ W[l]) * dphi[l - 1][:, None, :]
-            D[l - 1] = d
-    return A, D, z
+__all__ = ["apply", "empirical_ntk", "empirical_nngp"]
 
 
 def apply(net, x, *, n_threads=None) -> np.ndarray:
@@ -65,7 +22,7 @@ def apply(net, x, *, n_threads=None) -> np.ndarray:
     return finite_result(features(cn, a, backward=False)[2], "apply", cn.dtype)
 
 
-@_quiet
+@quiet_overflow
 def _layer_terms(cn: CheckedNet, F1, F2, output: str):
     """Each layer's contribution, as a list of arrays of the output's shape."""
     A1, D1, _ = F1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._api import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
+from .._kernel_args import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
 from .._bivariate import elu_dual
 from .._threads import check_unused_n_threads
 

@@ -8,49 +8,17 @@ C(θ) = (1/N) Σ_i ℓ(f_θ(x_i), y_i), θ ← θ − lr·∇C, t = lr × step (
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .._numpy_mlp import backward_update, forward
 from .._progress import ProgressBar
 from .._threads import check_unused_n_threads
-from .._training_api import Recorder, divergence_limit, loss_and_d, parse, trained_copy
-from ..networks import MLP
+from .._training_args import loss_and_d, parse, trained_copy
+from .._training_records import Recorder, divergence_limit
 from .empirical import apply as _apply
 from .empirical import empirical_ntk as _empirical_ntk
 
 __all__ = ["train"]
-
-
-def forward(net: MLP, x: np.ndarray):
-    """Activations a^(0..L-1), φ'(z^(1..L-1)) and f, in the network's dtype."""
-    dtype = net.dtype
-    act = net.activation
-    scales = [net.weight_std / math.sqrt(w.shape[1]) for w in net.weights] \
-        if net.parameterization == "ntk" else [1.0] * net.depth
-    bias_scale = net.bias_std if net.parameterization == "ntk" else 1.0
-    acts, dphis = [x], []
-    a = x
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        z = scales[l] * (a @ w.T) + bias_scale * b
-        if l == net.depth - 1:
-            return acts, dphis, z, scales, bias_scale
-        dphis.append(np.asarray(act.derivative(z), dtype=dtype))
-        a = np.asarray(act.fn(z), dtype=dtype)
-        acts.append(a)
-
-
-def backward_update(net: MLP, acts, dphis, d: np.ndarray, lr: float, scales, bias_scale) -> None:
-    """One gradient-descent step θ ← θ − lr ∇C, in place, from d = ∂ℓ/∂f (N, n_L)."""
-    g = (d / d.shape[0]).astype(net.dtype)
-    for l in reversed(range(net.depth)):
-        w, b = net.weights[l], net.biases[l]
-        grad_w = scales[l] * (g.T @ acts[l])
-        grad_b = bias_scale * g.sum(axis=0)
-        if l > 0:
-            g = scales[l] * (g @ w) * dphis[l - 1]
-        w -= lr * grad_w
-        b -= lr * grad_b
 
 
 def train(net, x, y, *, lr, steps, loss="mse", x_test=None, record_every=None, track_ntk=False,

@@ -1,4 +1,5 @@
-"""Argument handling common to ntkfast.kernels and ntkfast.reference.kernels."""
+"""Argument handling of the infinite-width kernel functions, shared by ntkfast.kernels and
+ntkfast.reference.kernels (same inputs, same errors), and their result type."""
 from __future__ import annotations
 
 from dataclasses import dataclass

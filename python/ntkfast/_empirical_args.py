@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validation as V
-from .networks import CheckedNet, checked
+from ._mlp import CheckedNet, checked
 
 OUTPUT_MODES = ("trace", "diagonal", "full")
 

@@ -1,5 +1,5 @@
-"""Argument handling and result types shared by ntkfast.dynamics and ntkfast.reference.dynamics:
-same inputs, same errors, same results.
+"""Argument handling of ntkfast.dynamics, shared with ntkfast.reference.dynamics: one parse per
+public function, same inputs, same errors.
 
 Time convention (ntk-math.md §4): C = (1/N) Σ_i ℓ(f(x_i), y_i) and
 ∂_t f_t(x) = −(1/N) Σ_i K(x, x_i) d_t(x_i), d = ∂ℓ/∂f, so t = learning rate × steps of gradient
@@ -8,14 +8,12 @@ descent on C. (neural-tangents divides by N·n_L instead.)
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from . import _validation as V
-from ._losses import check_user_loss_return, loss_spec
+from ._losses import loss_spec
 
 METHODS = ("dopri5", "rk4")
 # dopri5 defaults, per loss (rtol=None/atol=None in the API), each set by the accuracy the issue
@@ -28,55 +26,6 @@ METHODS = ("dopri5", "rk4")
 #   classes, t=1000, depth-3 ReLU NTK of Gaussian inputs). rtol=1e-6/atol=1e-8 gives 2.0e-8 there
 #   (50x margin) with 266 kernel products; the MSE setting gives 1.3e-10 with 578.
 DEFAULT_TOLERANCES = {"mse": (1e-8, 1e-10), "callback": (1e-8, 1e-10), "cross_entropy": (1e-6, 1e-8)}
-
-
-@dataclass(frozen=True)
-class KernelGDResult:
-    """Outputs of kernel gradient descent at the requested times.
-
-    ``t`` (T,); ``f_train`` (T, N, O); ``f_test`` (T, M, O) or None; ``loss`` (T,) = C(f_train(t)).
-    With a 1-D ``y_train`` the last axis (O = 1) is dropped. ``n_rhs`` (kernel products K·D
-    evaluated), ``n_steps`` (accepted steps) and ``n_rejected`` describe the ODE solve
-    (all 0 for the closed form).
-    """
-
-    t: np.ndarray
-    f_train: np.ndarray
-    f_test: np.ndarray | None
-    loss: np.ndarray
-    n_rhs: int = 0
-    n_steps: int = 0
-    n_rejected: int = 0
-
-
-@dataclass(frozen=True)
-class EnsembleResult:
-    """Distribution of f_t(x_test) over random initializations (a Gaussian per time).
-
-    ``t`` (T,); ``mean`` (T, M, O), or (T, M) for a 1-D ``y_train``; ``cov`` (T, M, M), the same
-    for every output (the kernel is K ⊗ Id), or None with ``covariance=False``; ``var`` (T, M),
-    its diagonal (always computed, so ``std`` and ``quantile`` work without the full covariance).
-    """
-
-    t: np.ndarray
-    mean: np.ndarray
-    cov: np.ndarray | None
-    var: np.ndarray
-
-    @property
-    def std(self) -> np.ndarray:
-        """Standard deviation of f_t(x) per time and test point, shape (T, M)."""
-        return np.sqrt(self.var)
-
-    def quantile(self, q) -> np.ndarray:
-        """The q-quantile of f_t(x) (0 < q < 1), mean + z_q·std, shaped like ``mean``."""
-        if isinstance(q, np.ndarray) and q.ndim == 0:
-            q = q.item()
-        if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 < float(q) < 1.0:
-            raise ValueError(f"q: expected a number strictly between 0 and 1, got {q!r}")
-        z = NormalDist().inv_cdf(float(q))
-        std = self.std
-        return self.mean + z * (std if self.mean.ndim == 2 else std[..., None])
 
 
 class Targets(NamedTuple):
@@ -277,44 +226,6 @@ def tolerances(rtol, atol, loss_kind: str) -> tuple[float, float]:
     return r, a
 
 
-def finite_solution(f_train: np.ndarray, meth: str, dt: float, kern: Kernel, tg: Targets,
-                    f0: np.ndarray) -> None:
-    """A fixed step beyond RK4's stability overflows instead of failing: say so. With targets or
-    initial outputs whose squares overflow (~1e154) the values themselves are the likelier cause."""
-    if np.isfinite(f_train).all():
-        return
-    if max(float(np.abs(tg.y).max()), float(np.abs(f0).max())) > _SQUARE_OVERFLOWS:
-        finite_outputs("kernel_gd", tg, f0, f_train=f_train)
-    hint = (f"rk4 with dt={dt:g} is unstable for this kernel (dt <= N / max row sum |K| = "
-            f"{default_dt(kern):g} is stable), or use method='dopri5'" if meth == "rk4"
-            else "the loss's derivative or the kernel makes the outputs blow up")
-    raise FloatingPointError(f"kernel_gd: the outputs overflowed to inf/NaN: {hint}")
-
-
-# Above this a square overflows float64 (sqrt of its max).
-_SQUARE_OVERFLOWS = float(np.sqrt(np.finfo(np.float64).max))
-
-
-def finite_outputs(who: str, tg: Targets, f0: np.ndarray, *, f_train=None, f_test=None,
-                   loss=None) -> None:
-    """Outputs and losses computed under np.errstate(over/invalid="ignore") must be finite: with
-    targets or initial outputs near float64's limit the residual f − y, its squares (the MSE) or
-    its projections overflow, and a huge k_test_train overflows the test outputs alone. Say
-    which instead of returning NaN or a loss of inf."""
-    if all(a is None or np.isfinite(a).all() for a in (f_train, f_test, loss)):
-        return
-    if f_test is not None and not np.isfinite(f_test).all() and (
-            f_train is None or np.isfinite(f_train).all()) and (loss is None or np.isfinite(loss).all()):
-        raise FloatingPointError(
-            f"{who}: the test outputs overflow float64 while the training outputs are finite: "
-            "f_test = f0_test − K(x*, X)·(the integrated residual); rescale k_test_train or f0_test")
-    scale = max(float(np.abs(tg.y).max()), float(np.abs(f0).max()))
-    raise FloatingPointError(
-        f"{who}: the outputs or their MSE overflow float64 (max |y_train|, |f0_train| = {scale:.3g}; "
-        "the loss squares the residual f - y); rescale y_train and f0_train (the dynamics are "
-        "linear in them) or use a loss that does not overflow")
-
-
 def default_dt(kern: Kernel) -> float:
     """N / max_i Σ_j |K_ij| <= N / λ_max: a stable RK4 step for MSE and cross-entropy."""
     row = kern.max_row_abs_sum
@@ -398,126 +309,6 @@ def parse_kernel_gd(k_train, y_train, t, loss_value, f0_train, k_test_train, f0_
                    max_steps(max_steps_value))
 
 
-# --- losses -----------------------------------------------------------------------------------
-
-def mse_value(f: np.ndarray, y: np.ndarray) -> float:
-    return 0.5 * float(np.sum((f - y) ** 2)) / f.shape[0]
-
-
-def cross_entropy_value(f: np.ndarray, y: np.ndarray) -> float:
-    m = f.max(axis=1, keepdims=True)
-    log_softmax = f - m - np.log(np.exp(f - m).sum(axis=1, keepdims=True))
-    return -float(np.sum(y * log_softmax)) / f.shape[0]
-
-
-def mse_derivative(f: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return f - y
-
-
-def cross_entropy_derivative(f: np.ndarray, y: np.ndarray) -> np.ndarray:
-    e = np.exp(f - f.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True) - y
-
-
-def call_user_loss(fn: Callable, f: np.ndarray, tg: Targets) -> tuple[float, np.ndarray]:
-    """The user's loss(f, y) -> (value, d) with f, y float64 (N, O) copies; checked (the shared
-    contract of ntkfast._losses, then: value and d must be finite)."""
-    n, n_out = tg.y.shape
-    value, d = check_user_loss_return(fn(f.copy(), tg.y.copy()), n, n_out)
-    if not np.isfinite(value):
-        raise ValueError(f"loss: the callable returned a non-finite value {value!r}")
-    if not np.isfinite(d).all():
-        raise ValueError("loss: the callable's d contains NaN or infinity")
-    return value, d
-
-
-def loss_values(ls: Loss, f: np.ndarray, tg: Targets) -> np.ndarray:
-    """C(f[j]) for every time j; f is (T, N, O). An MSE that overflows is inf here, without a
-    warning: the caller refuses it (finite_outputs)."""
-    if ls.kind == "mse":
-        with np.errstate(over="ignore"):
-            return np.array([mse_value(fj, tg.y) for fj in f])
-    if ls.kind == "cross_entropy":
-        return np.array([cross_entropy_value(fj, tg.y) for fj in f])
-    return np.array([call_user_loss(ls.fn, fj, tg)[0] for fj in f])
-
-
-def derivative(ls: Loss, tg: Targets) -> Callable[[np.ndarray], np.ndarray]:
-    """d(f) for the loss, f and d (N, O)."""
-    if ls.kind == "mse":
-        return lambda f: mse_derivative(f, tg.y)
-    if ls.kind == "cross_entropy":
-        return lambda f: cross_entropy_derivative(f, tg.y)
-    return lambda f: call_user_loss(ls.fn, f, tg)[1]
-
-
-def shaped(a: np.ndarray | None, tg: Targets) -> np.ndarray | None:
-    """Drop the last axis (O = 1) when y_train was 1-D."""
-    if a is None or not tg.squeeze:
-        return a
-    return a[..., 0]
-
-
-# --- closed forms -------------------------------------------------------------------------------
-
-# An eigenvalue below −INDEFINITE_TOL·λ_max is not rounding: the kernel is not a kernel.
-INDEFINITE_TOL = 1e-6
-
-
-def spectrum(k: np.ndarray, ridge: float, name: str = "k_train"):
-    """eigh of K + ridge·I, which eigenvalues count as 0 (below N·eps·λ_max, negative rounding
-    included), and a refusal when K is clearly indefinite (its dynamics would blow up)."""
-    n = k.shape[0]
-    lam, v = np.linalg.eigh(k + ridge * np.eye(n) if ridge else k)
-    top = max(float(lam.max()), 0.0)
-    if lam.min() < -INDEFINITE_TOL * top or (top == 0.0 and lam.min() < 0.0):
-        raise ValueError(
-            f"{name}: expected a positive semi-definite kernel, but its smallest eigenvalue is "
-            f"{lam.min():.3g} against a largest of {lam.max():.3g} (beyond rounding: "
-            f"{INDEFINITE_TOL:g} of the largest); kernel gradient descent would diverge")
-    zero = lam <= eigen_cutoff(lam, n)
-    return np.where(zero, 0.0, lam), v, zero
-
-
-def eigen_cutoff(lam: np.ndarray, n: int) -> float:
-    """Eigenvalues below N·eps·λ_max (negative rounding included) are treated as 0."""
-    return n * np.finfo(np.float64).eps * max(float(lam.max()), 0.0)
-
-
-def decay(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
-    """exp(−tλ/N), 1 on the null space (those directions do not move), 0 at t=∞ elsewhere."""
-    if np.isinf(t):
-        return np.where(zero, 1.0, 0.0)
-    with np.errstate(over="ignore"):  # t·λ beyond float64 (t near its max): -inf, exp gives 0
-        return np.where(zero, 1.0, np.exp(-t * np.where(zero, 0.0, lam) / n))
-
-
-def decay_change(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
-    """exp(−tλ/N) − 1 by expm1, 0 on the null space."""
-    with np.errstate(over="ignore"):  # as in decay: expm1(-inf) = -1 is right
-        return np.where(zero, 0.0, np.expm1(-t * np.where(zero, 0.0, lam) / n))
-
-
-def early(lam: np.ndarray, t: float, n: int) -> bool:
-    """Whether to write the training outputs as f_0 + V [e^{−tΛ/N} − 1] Vᵀ (f_0 − y) (every mode
-    has moved by less than 1 − 1/e: the change is small and this keeps its digits) rather than
-    y + V e^{−tΛ/N} Vᵀ (f_0 − y) (later: exact y where the modes have converged, a zero loss at
-    t=∞ instead of rounding)."""
-    with np.errstate(over="ignore"):  # t·λ_max = inf for huge t: correctly not early
-        return bool(np.isfinite(t) and t * max(float(lam.max()), 0.0) <= n)
-
-
-def bracket(lam: np.ndarray, t: float, n: int, zero: np.ndarray) -> np.ndarray:
-    """(1 − exp(−tλ/N)) / λ: t/N on the null space (0 at t=∞: the pseudo-inverse)."""
-    safe = np.where(zero, 1.0, lam)
-    if np.isinf(t):
-        return np.where(zero, 0.0, 1.0 / safe)
-    # Null directions contribute nothing: in exact arithmetic K(x*, X) v = 0 there, and t/N
-    # times its rounding would grow without bound with t.
-    with np.errstate(over="ignore"):  # t·λ = inf for huge t: expm1(-inf) = -1 gives 1/λ, right
-        return np.where(zero, 0.0, -np.expm1(-t * safe / n) / safe)
-
-
 # --- infinite ensemble ------------------------------------------------------------------------
 
 GETS = ("ntk", "nngp")
@@ -539,3 +330,10 @@ def flag(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
     return bool(value)
+
+
+def shaped(a: np.ndarray | None, tg: Targets) -> np.ndarray | None:
+    """Drop the last axis (O = 1) when y_train was 1-D."""
+    if a is None or not tg.squeeze:
+        return a
+    return a[..., 0]
