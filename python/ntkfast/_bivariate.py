@@ -91,22 +91,25 @@ def _bvn_strong(h, k, r):
     return np.where(neg, norm_cdf(h) - p, p)
 
 
-def elu_dual(k1, k2, k12, alpha: float, *, same_point: bool = False):
+def elu_dual(k1, k2, k12, alpha: float, *, same_point: bool = False, rho=None, r=None):
     """E[φ(u)φ(v)] and E[φ'(u)φ'(v)] for φ = ELU(α), (u,v) ~ N(0, [[k1,k12],[k12,k2]]).
 
     ``same_point=True`` is the diagonal: ρ = 1 exactly, not k/(sqrt(k) sqrt(k)), which can round
-    below 1 and, φ' having a jump at 0 when α != 1, shift Σ̇ by ~1e-9.
+    below 1 and, φ' having a jump at 0 when α != 1, shift Σ̇ by ~1e-9. ``rho`` and
+    ``r`` = sqrt(1 − ρ²), when given, replace k12 (r then carries the digits near ρ = ±1).
     A zero-variance point gets the limit k -> 0 (for α != 1 this takes φ'(0) = (1+α)/2).
     """
     k1, k2, k12 = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k1, k2, k12)))
     s1, s2 = np.sqrt(k1), np.sqrt(k2)
     ss = s1 * s2
-    if same_point:
+    if rho is not None:
+        rho = np.asarray(rho, dtype=float)
+    elif same_point:
         rho = np.where(ss > 0, 1.0, 0.0)
     else:
         rho = np.clip(np.where(ss > 0, k12 / np.where(ss > 0, ss, 1.0), 0.0), -1.0, 1.0)
     c = rho * ss
-    r = np.sqrt(np.maximum((1 - rho) * (1 + rho), 0.0))
+    r = np.sqrt(np.maximum((1 - rho) * (1 + rho), 0.0)) if r is None else np.asarray(r, dtype=float)
     theta = np.arctan2(r, rho)
     e_aa = ss * (r + (np.pi - theta) * rho) / (2 * np.pi)
     e_cc = (np.pi - theta) / (2 * np.pi)  # also E[D(u)D(v)]

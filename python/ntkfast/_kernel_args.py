@@ -2,13 +2,15 @@
 ntkfast.reference.kernels (same inputs, same errors), and their result type."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validation as V
 from ._mehler import numpy_project
-from ._recursion import Prepared, prepare, warn_conditioning
+from ._kernel_range import warn_conditioning
+from ._recursion import TABLE_BYTES_PER_POINT_LAYER, Prepared, prepare
 from .activations import Activation, get_activation
 
 
@@ -49,26 +51,44 @@ def _parameters(depth, activation, weight_std, bias_std, dtype):
 
 
 def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int,
-          project=numpy_project, need_ntk: bool = True) -> Call:
+          project=numpy_project, need_ntk: bool = True, table_budget=None) -> Call:
     """Validated arguments of a pair kernel and its diagonal recursion; ``need_ntk=False`` for
-    the NNGP alone (Σ̇ and Θ may then overflow unchecked, they are not computed from)."""
+    the NNGP alone (Σ̇ and Θ may then overflow unchecked, they are not computed from).
+
+    ``n_outputs`` is the number of (n1, n2) arrays of the working dtype the caller will allocate,
+    checked against the available memory before anything is computed.
+    ``table_budget(n1, n2, itemsize)`` is how many bytes of per-point tables the caller can take
+    (None: all of them, which must then fit too: the reference computes in one pass)."""
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
-    n2 = a1.shape[0] if a2 is None else a2.shape[0]
-    V.check_output_fits(n_outputs * a1.shape[0] * n2 * dt.itemsize,
-                        f"a ({a1.shape[0]}, {n2}) kernel ({n_outputs} array(s) of {dt})")
+    n1, n2 = a1.shape[0], (a1.shape[0] if a2 is None else a2.shape[0])
+    arrays = n_outputs
+    out_bytes = arrays * n1 * n2 * dt.itemsize
+    budget = math.inf if table_budget is None else table_budget(n1, n2, dt.itemsize)
+    tables_needed = 0 if table_budget is not None else min_table_bytes(act, depth, n1 + (0 if a2 is None else n2))
+    V.check_output_fits(out_bytes + tables_needed,
+                        f"a ({n1}, {n2}) kernel ({arrays} array(s) of {dt}"
+                        + (f" and {tables_needed / 1e9:.3g} GB of per-layer tables" if tables_needed else "") + ")",
+                        "compute it in blocks of rows (x1) and columns (x2), or with fewer layers")
     sets = [a1] if a2 is None else [a1, a2]
-    prepared = prepare(act, sets, depth, w * w, b * b, project, dt, need_ntk)
-    warn_conditioning(act, prepared, dt, need_ntk)
+    prepared = prepare(act, sets, depth, w * w, b * b, project, dt, need_ntk, budget)
+    warn_conditioning(act, prepared.layer_max, dt, need_ntk)
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
+
+
+def min_table_bytes(act, depth: int, n_points: int) -> int:
+    """The per-point tables of all layers at the least (closed forms: exactly; the Mehler
+    coefficients come on top)."""
+    return n_points * depth * TABLE_BYTES_PER_POINT_LAYER
 
 
 def parse_diag(x, depth, activation, weight_std, bias_std, dtype,
                project=numpy_project, need_ntk: bool = True) -> tuple[Prepared, np.dtype]:
+    """The diagonal recursion of x alone, keeping only its last layer (memory O(N))."""
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a = V.points(x, "x", dt)
-    return prepare(act, [a], depth, w * w, b * b, project, dt, need_ntk), dt
+    return prepare(act, [a], depth, w * w, b * b, project, dt, need_ntk, table_budget=0), dt
 
 
 def make_result(out: dict, call: Call, layerwise: bool) -> KernelResult:

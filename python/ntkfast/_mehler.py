@@ -200,31 +200,35 @@ def plan_series(fn, k_max: float, odd: bool = False, derivative=None,
     return SeriesPlan(n_max, deg, tail)
 
 
-def rho_limits(kept: np.ndarray, powers: np.ndarray) -> np.ndarray:
-    """Per number q of kept stored terms: the largest |ρ| for which dropping the rest costs at most
-    PAIR_TOL (relative to sqrt(K(x,x) K(x',x'))) in both series.
-
-    ``kept`` holds the stored coefficients c_n (points × terms) for the powers n in ``powers``.
-    Keeping powers n <= M, the dropped part of F is at most |ρ|^(M+1) R(M) sqrt(E1 E2) and that of
-    F'/sqrt(k1 k2) at most |ρ|^M R_D(M) sqrt(Ė1 Ė2), where R(M) = max over points of
-    Σ_{n>M} c_n² / Σ_n c_n² and R_D likewise with weights n (Cauchy–Schwarz, as in the module
-    docstring). Entries away from ρ = ±1 thus need far fewer terms than the diagonal does; the
-    core picks the count per block of entries from their largest |ρ|.
-    """
-    sq = kept * kept
-    tiny = np.finfo(float).tiny
-
-    def worst_tail_ratio(w):
-        # max_i Σ_{n>M} w_in / Σ_n w_in = 1 - min_i (running sum / total); rounding leaves ~1e-16
-        # of noise, far below PAIR_TOL.
+def tail_minima(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For coefficients c (points × orders n = 0..M) of one layer: per order M, the smallest
+    share Σ_{n<=M} w_n / Σ_n w_n over the points, with w_n = c_n² (the φ series) and n c_n² (the
+    φ' series); +inf where no point has a non-zero total. A minimum, so blocks of points reduce
+    with np.minimum to the value of all of them (rho_limits_from_minima turns it into limits)."""
+    sq = c * c
+    out = []
+    for w in (sq, sq * np.arange(c.shape[1], dtype=float)):
         total = w.sum(axis=1)
         w = w[total > 0] / total[total > 0, None]
-        if w.size == 0:
-            return np.zeros(kept.shape[1])
-        return np.maximum(1.0 - np.cumsum(w, axis=1).min(axis=0), 0.0)
+        out.append(np.cumsum(w, axis=1).min(axis=0) if w.size else np.full(c.shape[1], np.inf))
+    return out[0], out[1]
 
-    r_val = worst_tail_ratio(sq)
-    r_der = worst_tail_ratio(sq * powers)
+
+def rho_limits_from_minima(val_min: np.ndarray, der_min: np.ndarray, powers: np.ndarray) -> np.ndarray:
+    """Per number q of kept stored terms (the powers n in ``powers``): the largest |ρ| for which
+    dropping the rest costs at most PAIR_TOL (relative to sqrt(K(x,x) K(x',x'))) in both series.
+
+    Keeping powers n <= M, the dropped part of F is at most |ρ|^(M+1) R(M) sqrt(E1 E2) and that of
+    F'/sqrt(k1 k2) at most |ρ|^M R_D(M) sqrt(Ė1 Ė2), where R(M) = max over points of
+    Σ_{n>M} c_n² / Σ_n c_n² (= 1 − the minimum share of :func:`tail_minima`) and R_D likewise with
+    weights n (Cauchy–Schwarz, as in the module docstring). Entries away from ρ = ±1 thus need far
+    fewer terms than the diagonal does; the core picks the count per block of entries from their
+    largest |ρ|. Rounding leaves ~1e-16 of noise in R, far below PAIR_TOL.
+    """
+    tiny = np.finfo(float).tiny
+    with np.errstate(invalid="ignore"):  # 1 - inf: no point, no tail
+        r_val = np.maximum(1.0 - val_min, 0.0)
+        r_der = np.maximum(1.0 - der_min, 0.0)
     m = powers.astype(float)
     with np.errstate(divide="ignore", over="ignore"):
         lim_val = np.where(r_val > 0, (PAIR_TOL / np.maximum(r_val, tiny)) ** (1.0 / (m + 1)), np.inf)

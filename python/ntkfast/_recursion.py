@@ -3,25 +3,35 @@
 Everything here is O(N·L) (closed forms) or O(N·L·M·deg) (Mehler coefficients): the diagonals
 Σ^(l)(x,x), Σ̇^(l)(x,x), Θ^(l)(x,x) of every layer and, for numerical activations, the Hermite
 coefficients of every point and layer. The O(N1·N2·L) pair work is done by the C++ core
-(kernels.py) or by plain numpy (reference/kernels.py) from these arrays.
+(kernels.py) or by plain numpy (reference/kernels.py) from these tables.
+
+Two passes. :func:`prepare` runs the recursion over all points layer by layer and fixes what must
+be the same for every entry: the Mehler series plan of each layer (chosen at the largest variance
+among all points), the compaction of odd/even series, the ρ-limits of the truncation, the range
+checks. It keeps the per-point tables when they fit in ``table_budget`` (the usual case); when
+they do not (very deep networks, or millions of points with a numerical activation), it keeps
+only the plan and the last layer, and :func:`tables` recomputes the tables of any block of points
+and range of layers from the plan, bit for bit as the whole pass would have made them (every
+quantity is per point). The kernel drivers then work in passes whose tables fit.
 """
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _mehler
 from ._bivariate import elu_dual
+from ._kernel_range import check_range, value_limit, warn_truncation
 from .activations import Activation
 
-
-# Above this the Mehler error bound (normally ~1e-11) is worth a warning.
-ACCURACY_WARNING = 1e-8
 # exp((k11 + k22)/2 + k12) in the ELU closed form overflows near k = 354.
 ELU_MAX_VARIANCE = 300.0
+
+# Bytes of per-point tables per point and layer besides the Mehler coefficients: Σ, Θ, Σ̇ in
+# float64 here and sqrt(k), 1/sqrt(k), aux in the core (at most float64).
+TABLE_BYTES_PER_POINT_LAYER = 6 * 8
 
 
 def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +48,7 @@ def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, n
         e = np.exp(-2 * k)
         return -0.5 * np.expm1(-2 * k), 0.5 * (1 + e)
     if act.dual == "elu":
-        if k.max() > ELU_MAX_VARIANCE:
+        if k.size and k.max() > ELU_MAX_VARIANCE:
             raise ValueError(
                 f"activation: elu's closed form needs layer variances Σ(x,x) <= {ELU_MAX_VARIANCE:g} "
                 f"(its exponential terms overflow beyond), got {k.max():.3g}; scale the inputs or "
@@ -48,31 +58,75 @@ def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, n
 
 
 @dataclass
-class MehlerTables:
-    """Hermite coefficients per layer step, compacted to the powers of ρ that are not all zero."""
+class MehlerPlan:
+    """The Hermite series of every layer step, fixed from all points (see the module docstring)."""
 
-    offset: int                 # first power of ρ (1 for odd φ)
-    step: int                   # 2 when only odd or only even powers occur
-    terms: list[int]            # stored coefficients per layer step
-    rho_limits: list[float]     # per stored term, layers concatenated (_mehler.rho_limits)
-    coef: list[np.ndarray]      # per point set: (Σ terms, n), layer blocks stacked
-    d0: list[np.ndarray]        # per point set: (depth-1, n), E[φ'(u)]
-    truncation: float           # per-entry relative bound: largest tail over the layers + PAIR_TOL
+    series: list[_mehler.SeriesPlan]  # per layer step: order, quadrature degree, tail
+    offset: int                       # first power of ρ kept (1 for odd φ)
+    step: int                         # 2 when only odd or only even powers occur
+    rho_limits: list[np.ndarray]      # per layer step, per stored term (_mehler.rho_limits)
+    truncation: float                 # per-entry relative bound: largest tail + PAIR_TOL
+
+    def terms(self, layer_step: int) -> int:
+        """Stored coefficients of a layer step after compaction (at least one)."""
+        n = self.series[layer_step].n_max + 1
+        return max(1, len(range(self.offset, n, self.step)))
+
+    def rho_limits_concatenated(self) -> list[float]:
+        return np.concatenate(self.rho_limits).tolist()
+
+
+@dataclass
+class Tables:
+    """Per-point tables of one set of points for the table layers first..last (1-based, both
+    included; ``first`` >= 1) and the layer steps between them."""
+
+    sigma: np.ndarray                # (layers, n): Σ^(l)(x, x)
+    theta: np.ndarray                # (layers, n): Θ^(l)(x, x)
+    sigma_dot: np.ndarray            # (layers-1, n): Σ̇^(l+1)(x, x)
+    coef: np.ndarray | None = None   # Mehler: (Σ stored terms of the steps, n), steps stacked
+    d0: np.ndarray | None = None     # Mehler: (steps, n): E[φ'(u)]
 
 
 @dataclass
 class Prepared:
-    sigma_diag: list[np.ndarray]      # per point set: (depth, n)
-    sigma_dot_diag: list[np.ndarray]  # per point set: (depth-1, n)
-    theta_diag: list[np.ndarray]      # per point set: (depth, n)
-    mehler: MehlerTables | None = field(default=None)
+    """The outcome of :func:`prepare` for the point sets given to it (x1, and x2 if any)."""
+
+    act: Activation
+    depth: int
+    weight_var: float
+    bias_var: float
+    mehler: MehlerPlan | None
+    layer_max: list[float]                   # per layer: the largest Σ(x, x) over all points
+    last: list[Tables]                       # per set: the last layer alone (the diagonals)
+    full: list[Tables] | None = field(default=None)  # per set, every layer, when they fit
+
+    # The reference (and the fast path's single pass) read the full tables by these names.
+    @property
+    def sigma_diag(self) -> list[np.ndarray]:
+        return [t.sigma for t in self._full()]
+
+    @property
+    def theta_diag(self) -> list[np.ndarray]:
+        return [t.theta for t in self._full()]
+
+    @property
+    def sigma_dot_diag(self) -> list[np.ndarray]:
+        return [t.sigma_dot for t in self._full()]
+
+    def _full(self) -> list[Tables]:
+        if self.full is None:
+            raise AssertionError("the per-point tables were not kept (over the table budget)")
+        return self.full
 
 
-def _mehler_diagonal(act: Activation, k: np.ndarray, project):
-    """One layer of the truncated Mehler series at ρ = 1: E[φ²], E[φ'²] per point, with the
-    coefficients c (points × orders), E[φ'(u)] per point (d0) and the truncation tail."""
-    # The plan uses numpy's projection in both paths, so fast and reference agree on the orders.
-    plan = _mehler.plan_series(act.fn, float(k.max()), act.odd, act.derivative)
+# Points per block of the Mehler coefficients: bounds the (points × orders) temporaries.
+_BLOCK_POINTS = 8192
+
+
+def _mehler_layer(act: Activation, k: np.ndarray, plan: _mehler.SeriesPlan, project):
+    """One layer of the truncated Mehler series at ρ = 1 for a block of points: E[φ²], E[φ'²]
+    per point, the coefficients c (points × orders) and E[φ'(u)] per point (d0)."""
     # Built-in φ′ are exact, so they may carry the coefficients n >= 1 (no cancellation at tiny
     # k); a user's φ′ is not trusted with the kernel itself.
     trusted = act.derivative if act.compiled is not None and not act.odd else None
@@ -85,76 +139,106 @@ def _mehler_diagonal(act: Activation, k: np.ndarray, project):
     e = np.einsum("in,in->i", c, c)
     # einsum, not @: no BLAS call, whose idle threads would spin against the core's OpenMP team.
     ed = np.where(pos, np.einsum("in,in,n->i", c, c, np.arange(c.shape[1], dtype=float)) / safe_k, d0 * d0)
-    return e, ed, c, d0, plan.tail
+    return e, ed, c, d0
 
 
-def value_limit(dtype, act: Activation | None = None) -> float:
-    """Largest diagonal value a kernel in ``dtype`` may reach. Σ as the input of erf's pair
-    formula, which multiplies two variances (k11 k22 - k12²), must stay below the square root of
-    the largest number; everything else (Σ of the other duals, which only multiply square roots,
-    and Σ̇, Θ, which are only scaled and added) keeps a margin of 16 for the recursion's sums."""
-    big = float(np.finfo(dtype).max)
-    return math.sqrt(big) / 4 if act is not None and act.dual == "erf" else big / 16
+def _compact(c: np.ndarray, offset: int, step: int) -> np.ndarray:
+    """The stored coefficients of one layer, (terms, points): the powers offset, offset+step, ..."""
+    kept = c[:, offset::step]
+    return np.ascontiguousarray(kept.T) if kept.shape[1] else np.zeros((1, c.shape[0]))
 
 
-def _check_range(name: str, layer: int, values: np.ndarray, limit: float) -> None:
-    """FloatingPointError when a layer's diagonal values are not finite or exceed ``limit``:
-    every entry of that layer's Gram matrix would be inf or NaN (|K_ij| <= sqrt(K_ii K_jj))."""
-    if values.size == 0 or limit == math.inf:  # nothing to check, or not asked to
-        return
-    worst = float(np.max(np.abs(values)))
-    if np.isfinite(worst) and worst <= limit:
-        return
-    what = "is NaN" if np.isnan(values).any() else f"reaches {worst:.3g}"
-    raise FloatingPointError(
-        f"the kernel overflows: {name}(x, x) {what} at layer {layer} (values above {limit:.3g} "
-        "cannot be represented in the working dtype); scale the inputs, weight_std or bias_std "
-        "down, or use fewer layers (depth)")
+class _Recursion:
+    """The diagonal recursion of a set of points, one layer step at a time, from Σ^(1) or from a
+    given layer's (Σ, Θ), keeping the tables while ``keep`` (Mehler coefficients uncompacted
+    until :meth:`compact`, when the planner has not decided the compaction yet)."""
+
+    def __init__(self, act: Activation, weight_var: float, bias_var: float, k: np.ndarray,
+                 theta: np.ndarray, project, keep: bool):
+        self.act, self.wv, self.bv, self.project, self.keep = act, weight_var, bias_var, project, keep
+        self.k, self.theta = k, theta
+        self.sigma_rows, self.theta_rows, self.sdot_rows = [k], [theta], []
+        self.coef_rows, self.d0_rows = [], []
+
+    def step(self, series: _mehler.SeriesPlan | None, compaction=None, stats=None):
+        """Advance one layer; returns (Σ, Σ̇, Θ) of the new layer. With ``stats`` (a list), the
+        planner's per-block statistics of the Mehler coefficients are appended to it."""
+        act = self.act
+        if act.dual == "mehler":
+            n = self.k.shape[0]
+            e, ed, d0 = np.empty(n), np.empty(n), np.empty(n)
+            blocks = []
+            for b in range(0, max(n, 1), _BLOCK_POINTS):
+                sl = slice(b, b + _BLOCK_POINTS)
+                e[sl], ed[sl], c, d0[sl] = _mehler_layer(act, self.k[sl], series, self.project)
+                if stats is not None:
+                    stats.append((bool(c[:, 0::2].any()), bool(c[:, 1::2].any()), _mehler.tail_minima(c)))
+                if self.keep:
+                    blocks.append(c if compaction is None else _compact(c, *compaction))
+            if self.keep:
+                axis = 0 if compaction is None else 1
+                self.coef_rows.append(np.concatenate(blocks, axis=axis) if len(blocks) > 1 else blocks[0])
+                self.d0_rows.append(d0)
+        else:
+            e, ed = _closed_form_diagonal(act, self.k)
+        with np.errstate(over="ignore", invalid="ignore"):  # the planner checks the range
+            k_next = self.wv * e + self.bv
+            sd = self.wv * ed
+            theta = self.theta * sd + k_next
+        if self.keep:
+            self.sigma_rows.append(k_next)
+            self.theta_rows.append(theta)
+            self.sdot_rows.append(sd)
+        self.k, self.theta = k_next, theta
+        return k_next, sd, theta
+
+    def kept_bytes(self) -> int:
+        return sum(a.nbytes for rows in (self.sigma_rows, self.theta_rows, self.sdot_rows,
+                                         self.coef_rows, self.d0_rows) for a in rows)
+
+    def drop(self) -> None:
+        self.keep = False
+        self.sigma_rows, self.theta_rows, self.sdot_rows = [self.k], [self.theta], []
+        self.coef_rows, self.d0_rows = [], []
+
+    def compact(self, offset: int, step: int) -> None:
+        self.coef_rows = [_compact(c, offset, step) for c in self.coef_rows]
+
+    def tables(self) -> Tables:
+        n = self.k.shape[0]
+        coef = np.concatenate(self.coef_rows, axis=0) if self.coef_rows else None
+        d0 = np.stack(self.d0_rows) if self.d0_rows else None
+        sdot = np.stack(self.sdot_rows) if self.sdot_rows else np.empty((0, n))
+        return Tables(np.stack(self.sigma_rows), np.stack(self.theta_rows), sdot, coef, d0)
 
 
-# erf and sin at layer variance k: E[φ'φ'] (erf, hence Σ̇ and Θ) and E[φφ] (sin, hence all) of two
-# points change by O(1) of their size when ρ moves by ~1/k near ρ = 1, so entries of (nearly)
-# coinciding points are as uncertain as k times the rounding of Σ(x, x'): about
-# CONDITIONING · k · eps relative (measured 0.03-5 · k · eps for duplicated rows). The diagonal
-# itself (angle exactly 0) is not affected. Warn where that exceeds this much of its scale.
-CONDITIONING = 5.0
-CONDITIONING_WARNING = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+def _first_layer(point_sets: list[np.ndarray], weight_var: float, bias_var: float) -> np.ndarray:
+    x_all = np.concatenate([p.astype(np.float64, copy=False) for p in point_sets])
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the caller
+        return weight_var * np.einsum("ij,ij->i", x_all, x_all) / x_all.shape[1] + bias_var
 
 
-def warn_conditioning(act: Activation, prepared: "Prepared", dtype, need_ntk: bool) -> None:
-    """For pair kernels (not the diagonal functions): a RuntimeWarning where erf (when Σ̇ is
-    needed) or sin is ill-conditioned near coinciding points, pointing at the caller's line."""
-    if not (act.dual == "sin" or (act.dual == "erf" and need_ntk)):
-        return
-    dt = np.dtype(dtype)
-    layers = [s[:-1] for s in prepared.sigma_diag]  # the variances the activation is applied to
-    k_max = max((float(s.max()) for s in layers if s.size), default=0.0)
-    bound = CONDITIONING * k_max * float(np.finfo(dt).eps)
-    if bound <= CONDITIONING_WARNING.get(dt, 1e-8):
-        return
-    advice = "scale the inputs or weight_std down" + (", or use float64" if dt != np.float64 else "")
-    warnings.warn(
-        f"ntkfast: {act.name} at layer variances up to {k_max:.3g} is ill-conditioned near "
-        f"coinciding points: entries of (nearly) equal inputs are good to about {bound:.1g} "
-        f"relative in {dt.name} (other entries and the diagonal are not affected); {advice}",
-        RuntimeWarning, stacklevel=_caller_stacklevel())
+def _split(t: Tables, sizes: list[int]) -> list[Tables]:
+    cuts = np.cumsum(sizes)[:-1]
+
+    def part(a):
+        return [None] * len(sizes) if a is None else np.split(a, cuts, axis=1)
+
+    return [Tables(*fields) for fields in zip(*(part(a) for a in (t.sigma, t.theta, t.sigma_dot, t.coef, t.d0)))]
 
 
-def _caller_stacklevel() -> int:
-    """The stacklevel of the first frame outside this package, for warnings.warn called from the
-    function that calls this one: the user's line, however deep the call came from."""
-    import os
-    import sys
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(2), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+def table_bytes(prepared: Prepared, n_points: int, layers: int) -> int:
+    """Bytes of the per-point tables of ``n_points`` points over ``layers`` layers."""
+    per_layer = TABLE_BYTES_PER_POINT_LAYER
+    m = prepared.mehler
+    if m is not None:
+        per_layer += 8 * (max(m.terms(s) for s in range(len(m.series))) + 1)
+    return n_points * layers * per_layer
 
 
 def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
             bias_var: float, project=_mehler.numpy_project, dtype=None,
-            need_ntk: bool = True) -> Prepared:
+            need_ntk: bool = True, table_budget: float = math.inf) -> Prepared:
     """Run the diagonal recursion for all point sets together (float64 throughout).
 
     The sets are processed jointly so that numerical activations use one truncation order per
@@ -162,78 +246,99 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     values @ rows.T for the Hermite coefficients (numpy by default). With the working ``dtype``
     given, a layer whose diagonal Σ (and, when ``need_ntk``, Σ̇ and Θ) exceeds value_limit raises
     FloatingPointError before the next layer is computed; without ``need_ntk`` (NNGP only) those
-    two may overflow harmlessly and are not used.
+    two may overflow harmlessly and are not used. The tables of all layers are kept while they
+    need at most ``table_budget`` bytes (``Prepared.full``), otherwise only the last layer's.
     """
     limit = math.inf if dtype is None else value_limit(dtype, act)
     ntk_limit = value_limit(dtype) if need_ntk and dtype is not None else math.inf
     sizes = [p.shape[0] for p in point_sets]
-    x_all = np.concatenate([p.astype(np.float64, copy=False) for p in point_sets])
-    n0 = x_all.shape[1]
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
-        k = weight_var * np.einsum("ij,ij->i", x_all, x_all) / n0 + bias_var
-    _check_range("Σ", 1, k, limit)
-    sigma = [k]
-    sigma_dot = []
-    theta = [k]
-    mehler_layers = []
-    d0_layers = []
-    tails = []
-    for _ in range(depth - 1):
-        if act.dual == "mehler":
-            e, ed, c, d0, tail = _mehler_diagonal(act, k, project)
-            mehler_layers.append(c)
-            d0_layers.append(d0)
-            tails.append(tail)
-        else:
-            e, ed = _closed_form_diagonal(act, k)
-        with np.errstate(over="ignore", invalid="ignore"):
-            k_next = weight_var * e + bias_var
-            sd = weight_var * ed
-            theta.append(theta[-1] * sd + k_next)
-        layer = len(sigma) + 1
-        _check_range("Σ", layer, k_next, limit)
-        _check_range("Σ̇", layer - 1, sd, ntk_limit)
-        _check_range("Θ", layer, theta[-1], ntk_limit)
-        sigma.append(k_next)
-        sigma_dot.append(sd)
-        k = k_next
-
-    def split(rows: list[np.ndarray], width: int) -> list[np.ndarray]:
-        stacked = np.stack(rows) if rows else np.empty((0, width))
-        return np.split(stacked, np.cumsum(sizes)[:-1], axis=1)
-
     total = sum(sizes)
-    prepared = Prepared(split(sigma, total), split(sigma_dot, total), split(theta, total))
-    if act.dual == "mehler" and depth > 1:
-        prepared.mehler = _compact(mehler_layers, d0_layers, sizes, max(tails) + _mehler.PAIR_TOL)
-        if prepared.mehler.truncation > ACCURACY_WARNING:
-            warnings.warn(
-                f"ntkfast: the {act.name} kernel's Hermite series is cut at {_mehler.MAX_TERMS} "
-                f"terms for variances up to {max(float(s.max()) for s in sigma):.3g}: its error "
-                f"bound is {prepared.mehler.truncation:.2g} of the diagonal scale "
-                "(KernelResult.truncation_error); scale the inputs or weight_std down to tighten it",
-                RuntimeWarning, stacklevel=4)
+    k = _first_layer(point_sets, weight_var, bias_var)
+    check_range("Σ", 1, k, limit)
+    mehler = act.dual == "mehler" and depth > 1
+    keep = total * depth * TABLE_BYTES_PER_POINT_LAYER <= table_budget
+    rec = _Recursion(act, weight_var, bias_var, k, k, project, keep)
+    layer_max = [float(k.max())]
+    series, stats = [], []
+    sd = np.empty(0)
+    for layer in range(2, depth + 1):
+        plan = None
+        if mehler:
+            # The plan uses numpy's projection in both paths, so fast and reference agree on it.
+            plan = _mehler.plan_series(act.fn, layer_max[-1], act.odd, act.derivative)
+            series.append(plan)
+            stats.append([])
+        k_next, sd, theta = rec.step(plan, stats=stats[-1] if mehler else None)
+        check_range("Σ", layer, k_next, limit)
+        check_range("Σ̇", layer - 1, sd, ntk_limit)
+        check_range("Θ", layer, theta, ntk_limit)
+        layer_max.append(float(k_next.max()))
+        if rec.keep and rec.kept_bytes() > table_budget:
+            rec.drop()
+
+    plan = None
+    if mehler:
+        plan = _plan_from_stats(series, stats)
+        warn_truncation(act, plan.truncation, _mehler.MAX_TERMS, max(layer_max))
+        if rec.keep:
+            rec.compact(plan.offset, plan.step)
+    prepared = Prepared(act, depth, weight_var, bias_var, plan, layer_max, [])
+    if rec.keep:
+        prepared.full = _split(rec.tables(), sizes)
+        prepared.last = [Tables(t.sigma[-1:], t.theta[-1:], t.sigma_dot[-1:]) for t in prepared.full]
+    else:
+        sd_last = np.empty((0, total)) if depth == 1 else sd[None]
+        prepared.last = _split(Tables(rec.k[None], rec.theta[None], sd_last), sizes)
     return prepared
 
 
-def _compact(layers: list[np.ndarray], d0_layers: list[np.ndarray], sizes: list[int],
-             truncation: float) -> MehlerTables:
-    odd_only = all(not c[:, 0::2].any() for c in layers)
-    even_only = all(not c[:, 1::2].any() for c in layers)
-    if odd_only:
+def _plan_from_stats(series: list[_mehler.SeriesPlan], stats: list[list]) -> MehlerPlan:
+    """The compaction (odd/even powers only) and ρ-limits of every layer from the per-block
+    statistics of all points' coefficients."""
+    any_even = any(even for layer in stats for even, _, _ in layer)
+    any_odd = any(odd for layer in stats for _, odd, _ in layer)
+    if not any_even:
         offset, step = 1, 2
-    elif even_only:
+    elif not any_odd:
         offset, step = 0, 2
     else:
         offset, step = 0, 1
-    kept = [c[:, offset::step] for c in layers]
-    kept = [c if c.shape[1] else np.zeros((c.shape[0], 1)) for c in kept]
-    terms = [c.shape[1] for c in kept]
-    limits = [_mehler.rho_limits(kc, np.arange(offset, offset + step * kc.shape[1], step))
-              for kc in kept]
-    coef_all = np.concatenate([c.T for c in kept], axis=0)  # (Σ terms, n_total)
-    d0_all = np.stack(d0_layers)
-    cuts = np.cumsum(sizes)[:-1]
-    return MehlerTables(offset, step, terms, np.concatenate(limits).tolist(),
-                        np.split(coef_all, cuts, axis=1),
-                        np.split(d0_all, cuts, axis=1), truncation)
+    limits = []
+    for plan, layer in zip(series, stats):
+        minima = [m for _, _, m in layer]
+        val = np.minimum.reduce([m[0] for m in minima])
+        der = np.minimum.reduce([m[1] for m in minima])
+        powers = np.arange(offset, plan.n_max + 1, step)
+        if powers.size == 0:  # nothing but zeros stored (one zero term)
+            limits.append(np.array([np.inf]))
+            continue
+        limits.append(_mehler.rho_limits_from_minima(val[powers], der[powers], powers))
+    truncation = max(p.tail for p in series) + _mehler.PAIR_TOL
+    return MehlerPlan(series, offset, step, limits, truncation)
+
+
+def tables(prepared: Prepared, points: np.ndarray, first: int, last: int,
+           start: tuple[np.ndarray, np.ndarray] | None = None,
+           project=_mehler.numpy_project) -> Tables:
+    """The tables of ``points`` for the table layers max(first, 1)..last, recomputed with the
+    plan of ``prepared``: from the inputs when ``first`` is 0, else from ``start`` = (Σ, Θ) of
+    layer ``first`` (:func:`state_of` of the previous pass)."""
+    act, wv, bv = prepared.act, prepared.weight_var, prepared.bias_var
+    if first == 0:
+        k = _first_layer([points], wv, bv)
+        rec = _Recursion(act, wv, bv, k, k, project, True)
+        first = 1
+    else:
+        rec = _Recursion(act, wv, bv, start[0], start[1], project, True)
+    m = prepared.mehler
+    for layer in range(first, last):  # the step from `layer` to `layer + 1`
+        if m is None:
+            rec.step(None)
+        else:
+            rec.step(m.series[layer - 1], (m.offset, m.step))
+    return rec.tables()
+
+
+def state_of(t: Tables) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ, Θ) of the last table layer: where the next pass of the recursion starts."""
+    return t.sigma[-1], t.theta[-1]

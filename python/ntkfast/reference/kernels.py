@@ -11,24 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernel_args import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
-from .._bivariate import elu_dual
+from . import _gaps
 from .._threads import check_unused_n_threads
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
 
 
 def _dual(call: Call, layer: int, k12, r1, r2, i1, i2):
-    """E[φ(u)φ(v)] and E[φ'(u)φ'(v)] for a whole (N1, N2) layer; r = sqrt(k) per point."""
+    """E[φ(u)φ(v)] and E[φ'(u)φ'(v)] for a whole (N1, N2) layer of the duals that take ρ from
+    k12 (smooth in ρ); r = sqrt(k) per point."""
     act = call.act
-    if act.dual == "relu_like":
-        a, b = act.slopes
-        s = np.outer(r1, r2)
-        rho = np.clip(k12 * np.outer(i1, i2), -1.0, 1.0)
-        sin_t = np.sqrt(np.maximum((1 - rho) * (1 + rho), 0.0))
-        theta = np.arctan2(sin_t, rho)
-        sq, ab = (a * a + b * b) / (2 * np.pi), 2 * a * b / (2 * np.pi)
-        e = s * (sq * (sin_t + (np.pi - theta) * rho) - ab * (sin_t - theta * rho))
-        return e, sq * (np.pi - theta) + ab * theta
     if act.dual == "erf":
         p = np.outer(1 + 2 * r1**2, 1 + 2 * r2**2)
         x = np.clip(2 * k12 / np.sqrt(p), -1.0, 1.0)
@@ -40,9 +32,6 @@ def _dual(call: Call, layer: int, k12, r1, r2, i1, i2):
         return (2 / np.pi) * np.arcsin(x), (4 / np.pi) / root
     if act.dual == "identity":
         return k12.copy(), np.ones_like(k12)
-    if act.dual == "elu":
-        return elu_dual(np.outer(r1**2, np.ones_like(r2)), np.outer(np.ones_like(r1), r2**2), k12,
-                        act.alpha)
     if act.dual == "sin":
         h = 0.5 * np.add.outer(r1**2, r2**2)
         up, down = np.exp(k12 - h), np.exp(-k12 - h)
@@ -52,13 +41,13 @@ def _dual(call: Call, layer: int, k12, r1, r2, i1, i2):
 
 def _mehler_dual(call: Call, layer: int, k12, i1, i2):
     m = call.prepared.mehler
-    sym = call.x2 is None
-    first = sum(m.terms[:layer])
-    rows = slice(first, first + m.terms[layer])
-    a = m.coef[0][rows]
-    b = (m.coef[0] if sym else m.coef[1])[rows]
-    d0a = m.d0[0][layer]
-    d0b = (m.d0[0] if sym else m.d0[1])[layer]
+    full = call.prepared.full
+    first = sum(m.terms(s) for s in range(layer))
+    rows = slice(first, first + m.terms(layer))
+    a = full[0].coef[rows]
+    b = full[-1].coef[rows]
+    d0a = full[0].d0[layer]
+    d0b = full[-1].d0[layer]
     scale = np.outer(i1, i2)
     rho = np.clip(k12 * scale, -1.0, 1.0)
     z = rho * rho if m.step == 2 else rho
@@ -85,14 +74,20 @@ def _compute(call: Call, layerwise: bool) -> dict:
     sd1 = prep.sigma_diag[0]
     sd2 = sd1 if sym else prep.sigma_diag[1]
     k12 = call.weight_var * (x1 @ x2.T) / x1.shape[1] + call.bias_var
+    roots = [(_roots(sd1[layer]), _roots(sd2[layer])) for layer in range(call.depth)]
+    gaps = call.depth > 1 and call.act.dual in _gaps.DUALS
+    if gaps:
+        (r1, i1), (r2, i2) = roots[0]
+        gm, gp = _gaps.first_layer(x1, x2, k12, r1, r2, i1, i2, call.weight_var, call.bias_var)
     theta = k12.copy()
     sigmas, sdots, thetas = [k12], [], [theta]
     for layer in range(call.depth - 1):
-        k1, k2 = sd1[layer], sd2[layer]
-        r1, r2 = np.sqrt(k1), np.sqrt(k2)
-        i1 = np.where(r1 > 0, 1 / np.where(r1 > 0, r1, 1), 0.0)
-        i2 = np.where(r2 > 0, 1 / np.where(r2 > 0, r2, 1), 0.0)
-        e, ed = _dual(call, layer, k12, r1, r2, i1, i2)
+        (r1, i1), (r2, i2) = roots[layer]
+        if gaps:
+            (rn1, in1), (rn2, in2) = roots[layer + 1]
+            e, ed, gm, gp = _gaps.step(call, gm, gp, r1, r2, np.outer(rn1, rn2), np.outer(in1, in2))
+        else:
+            e, ed = _dual(call, layer, k12, r1, r2, i1, i2)
         k12 = call.weight_var * e + call.bias_var
         sdot = call.weight_var * ed
         theta = theta * sdot + k12
@@ -118,6 +113,12 @@ def _compute(call: Call, layerwise: bool) -> dict:
         out["theta"] = np.stack(thetas)
         out["sigma_dot"] = np.stack(sdots) if sdots else np.empty((0, n1, n2))
     return {k: v.astype(call.dtype, copy=False) for k, v in out.items()}
+
+
+def _roots(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sqrt(k) and 1/sqrt(k) (0 where k = 0) per point."""
+    r = np.sqrt(np.maximum(k, 0.0))
+    return r, np.where(r > 0, 1 / np.where(r > 0, r, 1), 0.0)
 
 
 def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
@@ -152,7 +153,7 @@ def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
     """Reference for :func:`ntkfast.nngp_diag`."""
     check_unused_n_threads(n_threads)
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype, need_ntk=False)
-    return prep.sigma_diag[0][-1].astype(dt)
+    return prep.last[0].sigma[-1].astype(dt)
 
 
 def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
@@ -160,4 +161,4 @@ def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
     """Reference for :func:`ntkfast.ntk_diag`."""
     check_unused_n_threads(n_threads)
     prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype)
-    return prep.theta_diag[0][-1].astype(dt)
+    return prep.last[0].theta[-1].astype(dt)

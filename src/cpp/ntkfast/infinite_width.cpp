@@ -42,23 +42,42 @@ template <class T>
 InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrdiff_t n_features,
                                             const PointSet<T>& p1, const PointSet<T>& p2,
                                             bool symmetric, const SymmetricDiagonal<T>& diag,
-                                            const KernelOutputs<T>& out)
+                                            const KernelOutputs<T>& out, const PairState<T>& state)
     : spec_(spec), d_(n_features), p1_(p1), p2_(symmetric ? p1 : p2), symmetric_(symmetric),
-      diag_(diag), out_(out) {
-    if (spec_.depth < 1) throw std::invalid_argument("depth must be >= 1");
+      diag_(diag), out_(out), state_(state) {
+    const std::ptrdiff_t L = spec_.depth;
+    if (L < 1) throw std::invalid_argument("depth must be >= 1");
     if (d_ < 1) throw std::invalid_argument("n_features must be >= 1");
+    if (spec_.first_layer < 0 || spec_.last_layer <= spec_.first_layer || spec_.last_layer > L)
+        throw std::invalid_argument("need 0 <= first_layer < last_layer <= depth");
+    from_inputs_ = spec_.first_layer == 0;
+    final_ = spec_.last_layer == L;
+    steps_ = spec_.last_layer - std::max(spec_.first_layer, 1);
+    table_layers_ = steps_ + 1;
     layerwise_ = out_.sigma || out_.sigma_dot || out_.theta;
+    if (layerwise_ && !(from_inputs_ && final_))
+        throw std::invalid_argument("layerwise output needs a single pass over all layers");
+    const bool gaps = carries_gaps(spec_.kind);
+    if (!from_inputs_ && (!state_.k12 || !state_.theta || (gaps && (!state_.gap_minus || !state_.gap_plus))))
+        throw std::invalid_argument("a pass that starts inside the network needs the state");
+    if (!final_ && (!state_.k12 || !state_.theta || (gaps && (!state_.gap_minus || !state_.gap_plus))))
+        throw std::invalid_argument("a pass that ends inside the network needs the state");
+    if (symmetric_ && (out_.row_offset != 0 || out_.col_offset != 0 || out_.ld != p1_.n))
+        throw std::invalid_argument("a symmetric Gram is computed whole");
     x_scale_ = T(spec_.weight_var / double(d_));
     weight_var_ = T(spec_.weight_var);
     bias_var_ = T(spec_.bias_var);
 
-    const std::ptrdiff_t n2 = p2_.n, L = spec_.depth;
-    x2t_.resize(std::size_t(d_ * n2));
-    for (std::ptrdiff_t j = 0; j < n2; ++j)
-        for (std::ptrdiff_t k = 0; k < d_; ++k) x2t_[std::size_t(k * n2 + j)] = p2_.x[j * d_ + k];
+    const std::ptrdiff_t n2 = p2_.n;
+    if (from_inputs_) {
+        x2t_.resize(std::size_t(d_ * n2));
+        for (std::ptrdiff_t j = 0; j < n2; ++j)
+            for (std::ptrdiff_t k = 0; k < d_; ++k) x2t_[std::size_t(k * n2 + j)] = p2_.x[j * d_ + k];
+    }
 
+    const T unit_scale = std::sqrt(x_scale_), unit_bias = std::sqrt(bias_var_);
     auto fill = [&](const PointSet<T>& p, PerPoint& pp) {
-        const std::size_t size = std::size_t(L * p.n);
+        const std::size_t size = std::size_t(table_layers_ * p.n);
         pp.r.resize(size);
         pp.ir.resize(size);
         pp.aux.resize(size);
@@ -69,16 +88,26 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
             pp.ir[q] = r > T(0) ? T(1) / r : T(0);
             pp.aux[q] = point_aux(spec_.kind, k);
         }
+        if (from_inputs_ && gaps) {  // ũ = (σ_w x/sqrt(n0), β) / sqrt(Σ^(1)(x, x))
+            const std::ptrdiff_t w = d_ + 1;
+            pp.unit.resize(std::size_t(p.n * w));
+            for (std::ptrdiff_t i = 0; i < p.n; ++i) {
+                const T ir = pp.ir[std::size_t(i)];
+                for (std::ptrdiff_t k = 0; k < d_; ++k)
+                    pp.unit[std::size_t(i * w + k)] = p.x[i * d_ + k] * unit_scale * ir;
+                pp.unit[std::size_t(i * w + d_)] = unit_bias * ir;
+            }
+        }
     };
     fill(p1_, pp1_);
     if (symmetric_) pp2_ = pp1_;
     else fill(p2_, pp2_);
 
     if (spec_.kind == DualKind::mehler) {
-        if (std::ptrdiff_t(spec_.mehler_terms.size()) != L - 1)
-            throw std::invalid_argument("mehler_terms must have depth-1 entries");
-        mehler_first_term_.assign(std::size_t(L), 0);
-        for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
+        if (std::ptrdiff_t(spec_.mehler_terms.size()) != steps_)
+            throw std::invalid_argument("mehler_terms must have one entry per layer step");
+        mehler_first_term_.assign(std::size_t(steps_ + 1), 0);
+        for (std::ptrdiff_t l = 0; l < steps_; ++l) {
             if (spec_.mehler_terms[std::size_t(l)] < 1)
                 throw std::invalid_argument("every Mehler layer needs at least one term");
             mehler_first_term_[std::size_t(l + 1)] =
@@ -86,7 +115,7 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
         }
         if (spec_.mehler_step != 1 && spec_.mehler_step != 2)
             throw std::invalid_argument("mehler_step must be 1 or 2");
-        if (std::ptrdiff_t(spec_.mehler_rho_limits.size()) != mehler_first_term_[std::size_t(L - 1)])
+        if (std::ptrdiff_t(spec_.mehler_rho_limits.size()) != mehler_first_term_[std::size_t(steps_)])
             throw std::invalid_argument("mehler_rho_limits must have one entry per stored term");
     }
 
@@ -137,13 +166,78 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
     for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] = k12[jj] * x_scale_ + bias_var_;
 }
 
+// Near ρ = ±1 the first-layer gaps come from the distance between the normalised inputs, not
+// from the rounded dot product (whose arccos would lose half the digits); elsewhere 1 ∓ ρ loses
+// nothing. There k12 itself is also taken as ±sqrt(k11 k22)(1 − gap): a few roundings against
+// the dot product's error, which grows with the number of features (duplicated rows of a cross
+// call then agree with the symmetric Gram's exact diagonal to a few ulps). Rare for most data, so
+// a scalar loop is fine. The distance is summed in double.
 template <class T>
-template <bool Layerwise>
+void InfiniteWidthKernel<T>::first_gaps(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
+                                        T* k12, T* gm, T* gp) const {
+    constexpr T kNear = T(0.9);
+    const T iri = pp1_.ir[std::size_t(i)];
+    const T* irj = pp2_.ir.data() + j0;
+    const std::ptrdiff_t w = d_ + 1;
+    const T* ui = pp1_.unit.data() + i * w;
+    for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+        const T rho = clamp_unit(k12[jj] * iri * irj[jj]);
+        if (rho >= -kNear && rho <= kNear) {
+            gm[jj] = T(1) - rho;
+            gp[jj] = T(1) + rho;
+            continue;
+        }
+        const T* uj = pp2_.unit.data() + (j0 + jj) * w;
+        const double sign = rho > T(0) ? -1.0 : 1.0;
+        double acc = 0.0;
+        for (std::ptrdiff_t k = 0; k < w; ++k) {
+            const double v = double(ui[k]) + sign * double(uj[k]);
+            acc += v * v;
+        }
+        const T half = clamp_gap(T(0.5 * acc));  // |ũ ∓ ũ'|²/2 = 1 ∓ ρ
+        gm[jj] = rho > T(0) ? half : T(2) - half;
+        gp[jj] = rho > T(0) ? T(2) - half : half;
+        const T rr = pp1_.r[std::size_t(i)] * pp2_.r[std::size_t(j0 + jj)];
+        k12[jj] = rho > T(0) ? rr * (T(1) - half) : -(rr * (T(1) - half));
+    }
+}
+
+template <class T>
+template <bool Layerwise, bool Gaps>
 void InfiniteWidthKernel<T>::begin_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12,
-                                       T* sdot, T* theta) const {
-    first_layer(i, j0, n, k12);
-    std::copy(k12, k12 + n, theta);  // Θ^(1) = Σ^(1)
-    if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+                                       T* sdot, T* theta, T* gm, T* gp) const {
+    if (from_inputs_) {
+        first_layer(i, j0, n, k12);
+        if constexpr (Gaps) first_gaps(i, j0, n, k12, gm, gp);
+        std::copy(k12, k12 + n, theta);  // Θ^(1) = Σ^(1)
+        if constexpr (Layerwise) store(0, i, j0, n, k12, sdot, theta);
+        return;
+    }
+    const std::ptrdiff_t base = at(i, j0);
+    std::copy(state_.k12 + base, state_.k12 + base + n, k12);
+    std::copy(state_.theta + base, state_.theta + base + n, theta);
+    if constexpr (Gaps) {
+        std::copy(state_.gap_minus + base, state_.gap_minus + base + n, gm);
+        std::copy(state_.gap_plus + base, state_.gap_plus + base + n, gp);
+    }
+}
+
+template <class T>
+template <bool Gaps>
+void InfiniteWidthKernel<T>::end_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
+                                     const T* k12, const T* theta, const T* gm, const T* gp) const {
+    const std::ptrdiff_t base = at(i, j0);
+    if (final_) {
+        if (out_.nngp) std::copy(k12, k12 + n, out_.nngp + base);
+        if (out_.ntk) std::copy(theta, theta + n, out_.ntk + base);
+        return;
+    }
+    std::copy(k12, k12 + n, state_.k12 + base);
+    std::copy(theta, theta + n, state_.theta + base);
+    if constexpr (Gaps) {
+        std::copy(gm, gm + n, state_.gap_minus + base);
+        std::copy(gp, gp + n, state_.gap_plus + base);
+    }
 }
 
 template <class T>
@@ -159,42 +253,51 @@ void InfiniteWidthKernel<T>::store(std::ptrdiff_t layer, std::ptrdiff_t i, std::
 }
 
 template <class T>
-void InfiniteWidthKernel<T>::store_final(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
-                                         const T* k12, const T* theta) const {
-    const std::ptrdiff_t base = i * p2_.n + j0;
-    if (out_.nngp) std::copy(k12, k12 + n, out_.nngp + base);
-    if (out_.ntk) std::copy(theta, theta + n, out_.ntk + base);
-}
-
-template <class T>
 template <class Dual, bool Layerwise>
 void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
+    constexpr bool Gaps = Dual::kGaps;
     alignas(64) T k12[kTileCols];
     alignas(64) T theta[kTileCols];
     alignas(64) T sdot[kTileCols];
-    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n, L = spec_.depth;
+    alignas(64) T gm[kTileCols];
+    alignas(64) T gp[kTileCols];
+    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n;
     const T wv = weight_var_, bv = bias_var_;
     for (std::ptrdiff_t i = t.i0; i < t.i1; ++i) {
         const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
-        begin_row<Layerwise>(i, j0, n, k12, sdot, theta);
-        for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
-            const T ri = pp1_.r[std::size_t(l * n1 + i)];
-            const T iri = pp1_.ir[std::size_t(l * n1 + i)];
-            const T ai = pp1_.aux[std::size_t(l * n1 + i)];
-            const T* rj = pp2_.r.data() + l * n2 + j0;
-            const T* irj = pp2_.ir.data() + l * n2 + j0;
-            const T* aj = pp2_.aux.data() + l * n2 + j0;
+        begin_row<Layerwise, Gaps>(i, j0, n, k12, sdot, theta, gm, gp);
+        for (std::ptrdiff_t l = 0; l < steps_; ++l) {
+            const std::size_t pi = std::size_t(l * n1 + i), pj = std::size_t(l * n2 + j0);
+            const T ri = pp1_.r[pi], iri = pp1_.ir[pi], ai = pp1_.aux[pi];
+            const T* rj = pp2_.r.data() + pj;
+            const T* irj = pp2_.ir.data() + pj;
+            const T* aj = pp2_.aux.data() + pj;
+            if constexpr (Gaps) {
+                // Roots of the next layer's variances, for the next gaps.
+                const std::size_t qi = pi + std::size_t(n1), qj = pj + std::size_t(n2);
+                const T rni = pp1_.r[qi], irni = pp1_.ir[qi];
+                const T* rnj = pp2_.r.data() + qj;
+                const T* irnj = pp2_.ir.data() + qj;
 #pragma omp simd
-            for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
-                T e, ed;
-                dual(k12[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], e, ed);
-                advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
+                for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                    T e, ed;
+                    dual(k12[jj], gm[jj], gp[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj],
+                         rni * rnj[jj], irni * irnj[jj], e, ed);
+                    advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
+                }
+            } else {
+#pragma omp simd
+                for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                    T e, ed;
+                    dual(k12[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], e, ed);
+                    advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
+                }
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
         }
-        store_final(i, j0, n, k12, theta);
+        end_row<Gaps>(i, j0, n, k12, theta, gm, gp);
     }
 }
 
@@ -261,15 +364,15 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
     alignas(64) T z[kTileCols];
     alignas(64) T f[kTileCols];
     alignas(64) T g[kTileCols];
-    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n, L = spec_.depth;
+    const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n;
     const T wv = weight_var_, bv = bias_var_;
     const int offset = spec_.mehler_offset, step = spec_.mehler_step;
     for (std::ptrdiff_t i = t.i0; i < t.i1; ++i) {
         const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
-        begin_row<Layerwise>(i, j0, n, k12, sdot, theta);
-        for (std::ptrdiff_t l = 0; l + 1 < L; ++l) {
+        begin_row<Layerwise, false>(i, j0, n, k12, sdot, theta, nullptr, nullptr);
+        for (std::ptrdiff_t l = 0; l < steps_; ++l) {
             const std::ptrdiff_t terms = spec_.mehler_terms[std::size_t(l)];
             const T* a = p1_.mehler_coef + mehler_first_term_[std::size_t(l)] * n1 + i;
             const T* b = p2_.mehler_coef + mehler_first_term_[std::size_t(l)] * n2 + j0;
@@ -335,7 +438,7 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
         }
-        store_final(i, j0, n, k12, theta);
+        end_row<false>(i, j0, n, k12, theta, nullptr, nullptr);
     }
 }
 
@@ -359,12 +462,17 @@ void InfiniteWidthKernel<T>::run_tiles(std::size_t begin, std::size_t end, int n
     if (n_threads < 1) n_threads = 1;
     switch (spec_.kind) {
         case DualKind::relu_like:
-            dispatch_tiles(ReluLikeDual<T>(spec_.param_a, spec_.param_b), begin, end, n_threads);
+            dispatch_tiles(ReluLikeDual<T>(spec_.param_a, spec_.param_b, spec_.weight_var,
+                                           spec_.bias_var),
+                           begin, end, n_threads);
             break;
         case DualKind::erf: dispatch_tiles(ErfDual<T>(), begin, end, n_threads); break;
         case DualKind::identity: dispatch_tiles(IdentityDual<T>(), begin, end, n_threads); break;
         case DualKind::sin: dispatch_tiles(SinDual<T>(), begin, end, n_threads); break;
-        case DualKind::elu: dispatch_tiles(EluDual<T>(spec_.param_a), begin, end, n_threads); break;
+        case DualKind::elu:
+            dispatch_tiles(EluDual<T>(spec_.param_a, spec_.weight_var, spec_.bias_var), begin, end,
+                           n_threads);
+            break;
         case DualKind::mehler: {
             const std::ptrdiff_t b = std::ptrdiff_t(begin), e = std::ptrdiff_t(end);
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
@@ -378,15 +486,16 @@ void InfiniteWidthKernel<T>::run_tiles(std::size_t begin, std::size_t end, int n
 }
 
 template <class T> void InfiniteWidthKernel<T>::finish(int n_threads) const {
-    if (!symmetric_) return;
+    if (!symmetric_ || !final_) return;
     if (n_threads < 1) n_threads = 1;
-    const std::ptrdiff_t n = p1_.n, L = spec_.depth;
+    const std::ptrdiff_t n = p1_.n, TL = table_layers_, L = spec_.depth;
     const std::ptrdiff_t nn = n * n;
     // Diagonal: the per-point recursion with ρ = 1 exactly (not two rounded dot products).
     for (std::ptrdiff_t i = 0; i < n; ++i) {
         const std::ptrdiff_t ii = i * n + i;
-        if (out_.nngp) out_.nngp[ii] = p1_.sigma_diag[(L - 1) * n + i];
-        if (out_.ntk) out_.ntk[ii] = diag_.theta_diag[(L - 1) * n + i];
+        if (out_.nngp) out_.nngp[ii] = p1_.sigma_diag[(TL - 1) * n + i];
+        if (out_.ntk) out_.ntk[ii] = diag_.theta_diag[(TL - 1) * n + i];
+        if (!layerwise_) continue;  // layerwise: a single pass, table layers = all layers
         for (std::ptrdiff_t l = 0; l < L; ++l) {
             if (out_.sigma) out_.sigma[l * nn + ii] = p1_.sigma_diag[l * n + i];
             if (out_.theta) out_.theta[l * nn + ii] = diag_.theta_diag[l * n + i];
@@ -397,10 +506,12 @@ template <class T> void InfiniteWidthKernel<T>::finish(int n_threads) const {
     std::vector<T*> mats;
     if (out_.nngp) mats.push_back(out_.nngp);
     if (out_.ntk) mats.push_back(out_.ntk);
-    for (std::ptrdiff_t l = 0; l < L; ++l) {
-        if (out_.sigma) mats.push_back(out_.sigma + l * nn);
-        if (out_.theta) mats.push_back(out_.theta + l * nn);
-        if (out_.sigma_dot && l + 1 < L) mats.push_back(out_.sigma_dot + l * nn);
+    if (layerwise_) {
+        for (std::ptrdiff_t l = 0; l < L; ++l) {
+            if (out_.sigma) mats.push_back(out_.sigma + l * nn);
+            if (out_.theta) mats.push_back(out_.theta + l * nn);
+            if (out_.sigma_dot && l + 1 < L) mats.push_back(out_.sigma_dot + l * nn);
+        }
     }
     // Mirror the upper triangle in 64×64 blocks: cache-friendly transposes.
     constexpr std::ptrdiff_t B = 64;

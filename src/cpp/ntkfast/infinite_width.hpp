@@ -4,12 +4,27 @@
 //   Θ^(1) = Σ^(1),              Θ^(l+1) = Θ^(l) Σ̇^(l+1) + Σ^(l+1).
 //
 // Each entry needs only (k11, k22, k12) of the previous layer, and the diagonals k11, k22 depend
-// on one point only. The caller therefore supplies the per-point diagonals Σ^(l)(x, x) for every
-// layer (O(N·L), computed in Python), and this class runs all L layer steps per entry while the
-// entry sits in an L1-resident strip buffer: no N×N temporary per layer unless layerwise output is
-// requested. Work is cut into rectangular tiles (rows i0..i1 of x1 × columns j0..j1 of x2) that are
-// computed independently; a tile's result does not depend on which thread runs it or on how many
-// threads there are, so the output is bit-identical for any thread count.
+// on one point only. The caller therefore supplies the per-point diagonals Σ^(l)(x, x) (computed
+// in Python), and this class runs the layer steps of an entry while the entry sits in an
+// L1-resident strip buffer: no N×N temporary per layer unless layerwise output is requested.
+// Work is cut into rectangular tiles (rows i0..i1 of x1 × columns j0..j1 of x2) that are computed
+// independently; a tile's result does not depend on which thread runs it or on how many threads
+// there are, so the output is bit-identical for any thread count.
+//
+// Angles near ρ = ±1. The ReLU family's duals need θ = arccos ρ, which is ill-conditioned there:
+// an error ε in ρ becomes sqrt(2ε) in θ, and Σ̇ = (π − θ)/2π inherits it (2e-4 relative in float32
+// for duplicated points of a cross call). For those duals an entry therefore carries, beside k12,
+// the gaps 1 − ρ and 1 + ρ with full relative accuracy: layer 1 takes them from the distance
+// between the normalised inputs (|ũ ∓ ũ'|²/2), every later layer from closed forms of
+// 1 ∓ ρ^(l+1) in terms of the previous gaps (dual_activations.hpp). ELU uses the same gaps for
+// its angle; the other duals are smooth in ρ and take ρ = k12 / sqrt(k11 k22).
+//
+// Passes. One call computes the layers after `first_layer` up to `last_layer` (1-based, 0 = from
+// the inputs) for the points it is given, so a very deep network (or a huge set of points) can be
+// computed in passes whose per-point tables fit in memory; the pair values between two passes
+// (k12, Θ and the gaps) live in (n1, n2) state arrays, in the working dtype, exactly as they sit
+// in registers, so passes never change a bit of the result. The points of x1 may be a block of
+// rows of the output (row_offset) and those of x2 a block of its columns (col_offset).
 //
 // Activations without a closed form use the Mehler expansion
 //   E[φ(u)φ(v)] = Σ_n c_n(k11) c_n(k22) ρ^n,  E[φ'(u)φ'(v)] = F'(ρ) / sqrt(k11 k22),
@@ -30,34 +45,55 @@ struct RecursionSpec {
     DualKind kind = DualKind::relu_like;
     double param_a = 0.0;     // relu-like: slope for z < 0; elu: alpha
     double param_b = 1.0;     // relu-like: slope for z > 0
+    // This pass computes the layers first_layer+1 .. last_layer (1-based). first_layer = 0 starts
+    // from the inputs; last_layer = depth writes the final kernels, anything less the state.
+    int first_layer = 0;
+    int last_layer = 1;
     // Mehler: series in z = ρ^step starting at power `offset` (odd φ: offset 1, step 2).
     int mehler_offset = 0;
     int mehler_step = 1;
-    std::vector<int> mehler_terms;  // number of stored coefficients per layer step (depth-1)
-    // Per stored term q (layers concatenated): the largest |ρ| for which the first q terms suffice.
+    std::vector<int> mehler_terms;  // stored coefficients per layer step of this pass
+    // Per stored term q (this pass's steps concatenated): the largest |ρ| for which the first q
+    // terms suffice.
     std::vector<double> mehler_rho_limits;
 };
 
+// The per-point tables of one point set for one pass. "Table layers" are the layers
+// max(first_layer, 1) .. last_layer (both included), "steps" the layer steps of the pass, from
+// table layer 0 to 1, 1 to 2, ... (last_layer − max(first_layer, 1) of them).
 template <class T> struct PointSet {
-    const T* x = nullptr;           // (n, d), row-major
+    const T* x = nullptr;           // (n, d), row-major; read only when first_layer == 0
     std::ptrdiff_t n = 0;
-    const T* sigma_diag = nullptr;  // (depth, n): Σ^(l)(x, x), l = 1..depth
-    const T* mehler_coef = nullptr; // per layer step l: (terms_l, n), layers concatenated
-    const T* mehler_d0 = nullptr;   // (depth-1, n): E[φ'(u)] per point (for zero-variance points)
+    const T* sigma_diag = nullptr;  // (table layers, n): Σ^(l)(x, x)
+    const T* mehler_coef = nullptr; // per step: (terms, n), steps concatenated
+    const T* mehler_d0 = nullptr;   // (steps, n): E[φ'(u)] per point (for zero-variance points)
 };
 
+// Final kernels (last_layer == depth) or the state between passes, all (rows, cols) arrays with
+// leading dimension `ld`, of which this call writes the block at (row_offset, col_offset).
 template <class T> struct KernelOutputs {
-    T* nngp = nullptr;       // (n1, n2)
-    T* ntk = nullptr;        // (n1, n2)
-    T* sigma = nullptr;      // (depth, n1, n2)   layerwise
+    T* nngp = nullptr;
+    T* ntk = nullptr;
+    T* sigma = nullptr;      // (depth, n1, n2)   layerwise (single pass over the whole output)
     T* sigma_dot = nullptr;  // (depth-1, n1, n2) layerwise
     T* theta = nullptr;      // (depth, n1, n2)   layerwise
+    std::ptrdiff_t ld = 0, row_offset = 0, col_offset = 0;
+};
+
+// Pair values after layer `first_layer` (read) or `last_layer` (written) when a pass starts or
+// ends inside the network; same layout as the outputs. gap_minus/gap_plus (1 − ρ, 1 + ρ) only
+// for the duals that carry them (relu_like, elu).
+template <class T> struct PairState {
+    T* k12 = nullptr;
+    T* theta = nullptr;
+    T* gap_minus = nullptr;
+    T* gap_plus = nullptr;
 };
 
 // Diagonal values for the symmetric case, written as they are (angle exactly 0).
 template <class T> struct SymmetricDiagonal {
-    const T* theta_diag = nullptr;      // (depth, n)
-    const T* sigma_dot_diag = nullptr;  // (depth-1, n)
+    const T* theta_diag = nullptr;      // (table layers, n)
+    const T* sigma_dot_diag = nullptr;  // (steps, n)
 };
 
 template <class T> class InfiniteWidthKernel {
@@ -68,17 +104,21 @@ template <class T> class InfiniteWidthKernel {
     // symmetric: p2 is ignored, the Gram of p1 is computed from its upper triangle.
     InfiniteWidthKernel(const RecursionSpec& spec, std::ptrdiff_t n_features, const PointSet<T>& p1,
                         const PointSet<T>& p2, bool symmetric, const SymmetricDiagonal<T>& diag,
-                        const KernelOutputs<T>& out);
+                        const KernelOutputs<T>& out, const PairState<T>& state);
 
     std::size_t n_tiles() const { return tiles_.size(); }
     // Compute tiles [begin, end); independent of every other tile.
     void run_tiles(std::size_t begin, std::size_t end, int n_threads) const;
-    // Symmetric case: write the exact diagonal and mirror the upper triangle. No-op otherwise.
+    // Symmetric final pass: write the exact diagonal and mirror the upper triangle.
     void finish(int n_threads) const;
+
+    // Whether a dual carries the gaps 1 ∓ ρ (and so needs them in the state between passes).
+    static bool carries_gaps(DualKind kind) { return kind == DualKind::relu_like || kind == DualKind::elu; }
 
   private:
     struct PerPoint {
-        std::vector<T> r, ir, aux;  // (depth, n): sqrt(k), 1/sqrt(k) (0 if k = 0), activation aux
+        std::vector<T> r, ir, aux;  // (table layers, n): sqrt(k), 1/sqrt(k) (0 if k = 0), dual aux
+        std::vector<T> unit;        // (n, d + 1): the normalised augmented input (first pass, gaps)
     };
     struct Tile {
         std::ptrdiff_t i0, i1, j0, j1;
@@ -89,14 +129,21 @@ template <class T> class InfiniteWidthKernel {
     template <class Dual> void dispatch_tiles(const Dual& dual, std::size_t b, std::size_t e,
                                               int n_threads) const;
     void first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12) const;
-    // Layer 1 of one row strip: Σ^(1) and Θ^(1) = Σ^(1) (and the layerwise store).
-    template <bool Layerwise>
-    void begin_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12, T* sdot,
-                   T* theta) const;
+    void first_gaps(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12, T* gm,
+                    T* gp) const;
+    // The pair values at the start of the pass for one row strip (layer 1 from the inputs, or the
+    // state), with the layerwise store of layer 1.
+    template <bool Layerwise, bool Gaps>
+    void begin_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12, T* sdot, T* theta,
+                   T* gm, T* gp) const;
+    template <bool Gaps>
+    void end_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, const T* k12,
+                 const T* theta, const T* gm, const T* gp) const;
     void store(std::ptrdiff_t layer, std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
                const T* k12, const T* sdot, const T* theta) const;
-    void store_final(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, const T* k12,
-                     const T* theta) const;
+    std::ptrdiff_t at(std::ptrdiff_t i, std::ptrdiff_t j) const {
+        return (out_.row_offset + i) * out_.ld + out_.col_offset + j;
+    }
 
     RecursionSpec spec_;
     std::ptrdiff_t d_;
@@ -104,11 +151,13 @@ template <class T> class InfiniteWidthKernel {
     bool symmetric_;
     SymmetricDiagonal<T> diag_;
     KernelOutputs<T> out_;
-    bool layerwise_;
+    PairState<T> state_;
+    bool layerwise_, from_inputs_, final_;
+    std::ptrdiff_t table_layers_, steps_;
     T x_scale_, bias_var_, weight_var_;
     std::vector<T> x2t_;  // x2 transposed, (d, n2): the first-layer dot products vectorise over j
     PerPoint pp1_, pp2_;
-    std::vector<std::ptrdiff_t> mehler_first_term_;  // cumulative term count before each layer step
+    std::vector<std::ptrdiff_t> mehler_first_term_;  // cumulative term count before each step
     std::vector<Tile> tiles_;
 };
 
