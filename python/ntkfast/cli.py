@@ -8,65 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _int_list(text: str) -> tuple:
-    try:
-        values = tuple(int(v) for v in text.replace(",", " ").split())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
-def _name_list(allowed: dict):
-    def parse(text: str) -> tuple:
-        names = tuple(allowed.get(v.strip().lower(), None) for v in text.split(",") if v.strip())
-        if not names or None in names:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated subset of {', '.join(sorted(set(allowed)))}, got {text!r}")
-        return names
-    return parse
-
-
-def _threads(text: str) -> int:
-    """--threads: validated like every n_threads= (an argparse error, not a traceback later)."""
-    from ._threads import MAX_THREADS
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer thread count, got {text!r}") from None
-    if n == 0 or abs(n) > MAX_THREADS:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive count or a negative count from the number of CPUs "
-            f"(at most {MAX_THREADS} either way), got {n}")
-    return n
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
-
-
-def _output_path(text: str) -> str:
-    """A file the command will write at the end: its folder must exist and be writable now, so a
-    typo fails at once rather than after minutes of work."""
-    import os
-
-    folder = os.path.dirname(os.path.abspath(text)) or "."
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file name")
-    if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"the folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK) or (os.path.exists(text) and not os.access(text, os.W_OK)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
-    return text
+from ._argtypes import int_list, name_list, output_path, positive_int, threads
+from .paper import command as paper_command
 
 
 def _add_bench(sub) -> None:
@@ -92,18 +35,18 @@ def _add_bench(sub) -> None:
                    "(widths 32,1024,1024,1; --sizes, --depths, --activations and "
                    "--reference-max-n do not apply to it); dynamics: kernel_gd and train against "
                    "the numpy reference's RK4 and training loop; all: every suite (default)")
-    p.add_argument("--sizes", type=_int_list, metavar="N,...", help="numbers of points N (default 1000,2000,4000,8000)")
-    p.add_argument("--depths", type=_int_list, metavar="L,...", help="depths (default 3,8)")
-    p.add_argument("--activations", type=_name_list({n: n for n in NAMES}), metavar="NAME,...",
+    p.add_argument("--sizes", type=int_list, metavar="N,...", help="numbers of points N (default 1000,2000,4000,8000)")
+    p.add_argument("--depths", type=int_list, metavar="L,...", help="depths (default 3,8)")
+    p.add_argument("--activations", type=name_list({n: n for n in NAMES}), metavar="NAME,...",
                    help="activation names (default relu,erf,tanh)")
-    p.add_argument("--dtypes", type=_name_list({"float64": "float64", "f64": "float64",
+    p.add_argument("--dtypes", type=name_list({"float64": "float64", "f64": "float64",
                                                 "float32": "float32", "f32": "float32"}),
                    metavar="DTYPE,...", help="float64 and/or float32 (default both)")
-    p.add_argument("--threads", type=_threads, metavar="N",
+    p.add_argument("--threads", type=threads, metavar="N",
                    help="n_threads of the ntkfast calls (default: ntkfast.get_num_threads())")
-    p.add_argument("--repeat", type=_positive_int, metavar="R", help="best of up to R timed calls after one warm-up (default 3)")
+    p.add_argument("--repeat", type=positive_int, metavar="R", help="best of up to R timed calls after one warm-up (default 3)")
     p.add_argument("--no-reference", action="store_true", help="do not time the numpy reference")
-    p.add_argument("--reference-max-n", type=_positive_int, metavar="N",
+    p.add_argument("--reference-max-n", type=positive_int, metavar="N",
                    help="time the reference (and neural-tangents) only up to this N, plus the relu "
                    "float64 check row; estimate the other cells as ~t*(N/N0)^2, marked "
                    "(default 2000; --quick: 1000)")
@@ -112,7 +55,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--nt-python", metavar="PYTHON",
                    help="empirical: when neural-tangents is not importable here, time it in this "
                    "interpreter (an environment with numpy, jax and neural_tangents)")
-    p.add_argument("--json", type=_output_path, metavar="PATH", help="also save the results as JSON (with --suite "
+    p.add_argument("--json", type=output_path, metavar="PATH", help="also save the results as JSON (with --suite "
                    "all: {\"kernels\": ..., \"empirical\": ...})")
     p.set_defaults(func=_bench)
 
@@ -153,15 +96,9 @@ def _bench(args) -> int:
 
 
 def _add_paper(sub) -> None:
-    from . import _paper
-
-    p = sub.add_parser(
-        "paper", help="reproduce Figures 1 and 2 of Jacot et al. (2018) as PNGs",
-        description="Reproduce a figure of the NTK paper (setups in ntk-math.md section 6): train "
-        "the finite networks, compute the infinite-width prediction, print the numbers behind the "
-        "figure and write it as a PNG (needs matplotlib: pip install 'ntkfast[paper]').")
-    _paper.add_arguments(p)
-    p.set_defaults(func=_paper.main)
+    p = sub.add_parser("paper", help=paper_command.HELP, description=paper_command.DESCRIPTION)
+    paper_command.add_arguments(p)
+    p.set_defaults(func=paper_command.main)
 
 
 def build_parser() -> argparse.ArgumentParser:
