@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ntkfast
-from ntkfast import _bench_dynamics as D
+from ntkfast.bench import dynamics as D
 from ntkfast import _core, reference
 
 KERNEL_N, N_OUT, T_END = 1000, 10, 100.0

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ntkfast
-from ntkfast import _bench_empirical as E
+from ntkfast.bench import empirical as E
 from ntkfast import reference
 
 WIDTHS = E.HEADLINE_WIDTHS

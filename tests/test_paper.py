@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from ntkfast import _paper_fig1 as fig1
-from ntkfast import _paper_fig2 as fig2
-from ntkfast import _paper_plot, cli
+from ntkfast import cli
+from ntkfast.paper import fig1, fig2
+from ntkfast.paper import plot as _paper_plot
 
 # ntk-math.md §6: Θ^(4)(x_0, x(γ)) at γ = 0, π/4, π/2, 3π/4, π (ReLU, β = 0.1, σ_w = 1).
 FIG1_LIMIT = (0.28250, 0.16997, 0.09270, 0.06604, 0.06435)

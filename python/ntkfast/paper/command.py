@@ -1,42 +1,46 @@
-"""``ntkfast paper fig1|fig2``: reproduce Figures 1 and 2 of Jacot, Gabriel & Hongler (2018).
+"""The ``ntkfast paper fig1|fig2`` command: its arguments and its run.
 
-The computation (``_paper_fig1`` / ``_paper_fig2``) returns plain numpy data and a printed report;
-``_paper_plot`` draws it with matplotlib, an optional extra. Without matplotlib the numbers are
-still computed and printed, then the command fails with the install hint.
+The computation (``fig1`` / ``fig2``) returns plain numpy data and a printed report; ``plot``
+draws it with matplotlib, an optional extra. Without matplotlib the numbers are still computed
+and printed, then the command fails with the install hint.
 """
 from __future__ import annotations
 
 import sys
 import time
 
+from .._argtypes import output_path, threads
+
 FIGURES = ("fig1", "fig2")
+HELP = "reproduce Figures 1 and 2 of Jacot et al. (2018) as PNGs"
+DESCRIPTION = ("Reproduce a figure of the NTK paper (setups in ntk-math.md section 6): train the "
+               "finite networks, compute the infinite-width prediction, print the numbers behind "
+               "the figure and write it as a PNG (needs matplotlib: pip install 'ntkfast[paper]').")
 
 
 def add_arguments(parser) -> None:
-    from .cli import _output_path, _threads
-
     parser.add_argument("figure", choices=FIGURES,
                         help="fig1: the NTK of finite networks at initialization and after "
                         "training against its infinite-width limit (widths 500 and 10000, 10 networks "
                         "each: 10-15 minutes on 2 idle cores, nearly all of it the width-10000 "
                         "training); fig2: trained networks against the percentiles of the "
                         "infinite-width Gaussian (widths 50 and 1000: about a minute)")
-    parser.add_argument("--out", type=_output_path, metavar="PATH",
+    parser.add_argument("--out", type=output_path, metavar="PATH",
                         help="where to write the PNG (default: paper_fig1.png / paper_fig2.png in "
                         "the current directory)")
     parser.add_argument("--quick", action="store_true",
                         help="smaller widths and fewer networks: a smoke test that runs in seconds")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of the training data and of every network's initialization (default 0)")
-    parser.add_argument("--threads", type=_threads, metavar="N",
+    parser.add_argument("--threads", type=threads, metavar="N",
                         help="n_threads of the ntkfast calls (default: ntkfast.get_num_threads())")
 
 
 def _module(figure: str):
     if figure == "fig1":
-        from . import _paper_fig1 as module
+        from . import fig1 as module
     else:
-        from . import _paper_fig2 as module
+        from . import fig2 as module
     return module
 
 
@@ -45,14 +49,14 @@ def _log(message: str) -> None:
 
 
 def main(args) -> int:
-    from . import _paper_plot
+    from . import plot
 
     module = _module(args.figure)
     out = args.out or f"paper_{args.figure}.png"
     try:
-        _paper_plot.require_matplotlib()
+        plot.require_matplotlib()
         missing = None
-    except _paper_plot.MissingMatplotlib as e:
+    except plot.MissingMatplotlib as e:
         missing = e
         _log(f"note: {e}; the numbers will be printed, no PNG written")
 
@@ -62,6 +66,6 @@ def main(args) -> int:
     if missing is not None:
         _log(f"error: {missing}")
         return 1
-    getattr(_paper_plot, f"plot_{args.figure}")(data, out)
+    getattr(plot, f"plot_{args.figure}")(data, out)
     print(f"\nwrote {out} ({time.perf_counter() - start:.1f} s in all)")
     return 0

@@ -1,15 +1,15 @@
 """neural-tangents' empirical NTK of an ntkfast MLP, for ``ntkfast bench`` (empirical section).
 
-This file imports only numpy, jax and neural_tangents (and ntkfast's ``_bench.py``, loaded by
-path, for the timing loop), so that it also runs as a script in another Python environment:
+This file imports only numpy, jax and neural_tangents (and ntkfast's ``bench/timing.py``, loaded
+by path, for the timing loop), so that it also runs as a script in another Python environment:
 neural-tangents 0.6 wants numpy < 2 and an old jax, which need not be where ntkfast is.
 
-    python _bench_nt_empirical.py SPEC.json
+    python nt_empirical_worker.py SPEC.json
 
 SPEC.json names an .npz with ``x``, ``weight_0``.., ``bias_0``.. and says ``activation``,
 ``weight_std``, ``bias_std``, ``dtypes``, ``output``, ``repeat`` and ``result`` (an .npz path the
 kernels are written to). The script prints one JSON line: the versions and, per dtype, a
-``_bench.Timing`` as a dict.
+``timing.Timing`` as a dict.
 
 The network is ``stax.serial(Dense, act, ..., Dense)`` in the NTK parameterization with ntkfast's
 arrays (stax stores W as (n_in, n_out): the transpose); the kernel is
@@ -112,10 +112,10 @@ def caller(x, weights, biases, *, activation: str, weight_std: float, bias_std: 
     return call
 
 
-def _load_bench():
-    """ntkfast's _bench.py by path (stdlib and numpy only at import), without importing ntkfast:
-    the environment this runs in may hold another ntkfast, or none."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bench.py")
+def _load_timing():
+    """ntkfast's bench/timing.py by path (stdlib only), without importing ntkfast: the
+    environment this runs in may hold another ntkfast, or none."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "timing.py")
     spec = importlib.util.spec_from_file_location("_ntkfast_bench_timing", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up there
@@ -126,7 +126,7 @@ def _load_bench():
 def main(argv) -> int:
     with open(argv[0]) as f:
         spec = json.load(f)
-    bench = _load_bench()
+    timing = _load_timing()
     try:
         version = versions()
     except Exception as exc:  # not importable here: say so, the caller reports it
@@ -148,7 +148,7 @@ def main(argv) -> int:
             def call():
                 box["out"] = inner()
             return call
-        cell = bench._safe_time(make, spec["repeat"])
+        cell = timing.safe_time(make, spec["repeat"])
         cells[dt] = asdict(cell)
         if "out" in box:
             kernels[dt] = np.asarray(box.pop("out"))

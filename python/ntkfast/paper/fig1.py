@@ -11,7 +11,7 @@ At width 10000 a step costs a few passes over the 2 × 10^8 hidden weights whate
 N), so N barely matters for the run time. Networks are float32 for the same reason: the weights of
 one width-10000 network are 0.8 GB in float32 and each step streams them from memory.
 
-This module computes plain numpy data (no matplotlib); ``_paper_plot`` draws it.
+This module computes plain numpy data (no matplotlib); ``plot`` draws it.
 """
 from __future__ import annotations
 

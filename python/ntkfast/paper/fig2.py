@@ -10,7 +10,7 @@ The paper does not list its 4 points; ours are fixed angles with target f*(x) = 
 printed). t = lr × steps is compared with t = ∞: the report prints e^{−t λ_min / N}, the factor
 by which the slowest mode of the kernel dynamics is still unfitted at time t.
 
-This module computes plain numpy data (no matplotlib); ``_paper_plot`` draws it.
+This module computes plain numpy data (no matplotlib); ``plot`` draws it.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import ntkfast
-from ._paper_fig1 import angle_index, circle, threads_for
+from .fig1 import angle_index, circle, threads_for
 
 QUANTILES = (0.1, 0.5, 0.9)
 # Angles of the printed table: none is a training angle (there the band has width ~0).

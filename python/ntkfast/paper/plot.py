@@ -1,4 +1,4 @@
-"""Draw the data of ``_paper_fig1`` / ``_paper_fig2`` as PNGs with matplotlib (an optional extra).
+"""Draw the data of ``fig1`` / ``fig2`` as PNGs with matplotlib (an optional extra).
 
 matplotlib is imported only here, and only when a figure is drawn. The object-oriented API with
 the Agg canvas is used instead of pyplot so that no global backend or figure state is touched

@@ -1,0 +1,92 @@
+"""The ``ntkfast bench`` command: its arguments, and the run of the sections they select
+(``kernels``, ``empirical``, ``dynamics``), each printed as it finishes, then saved as JSON."""
+from __future__ import annotations
+
+from .._argtypes import int_list, name_list, output_path, positive_int, threads
+from ..activations import NAMES
+from .reporting import save_json
+
+HELP = "time ntkfast against the numpy reference (and neural-tangents if installed)"
+DESCRIPTION = (
+    "Time ntkfast.ntk(x) against ntkfast.reference.ntk (and neural-tangents when importable) on "
+    "standard-normal data with 32 features; print a table of timings and speedups, then the "
+    "performance checks. Then the same for the empirical NTK of a finite network "
+    "(ntkfast.empirical_ntk against the numpy reference, numpy's BLAS floor, torch.func and "
+    "neural-tangents when importable, and memory rows), then the training dynamics (kernel_gd "
+    "against the reference's RK4, train against the reference loop and numpy's BLAS floor). Full "
+    "run: about 10 minutes on 2 cores, plus about 6 for the empirical section and 3 for the "
+    "dynamics.")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="a subset that finishes in under a minute (infinite-width kernels: N "
+                        "1000 and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents "
+                        "and memory rows, reference at N=512; dynamics: kernel_gd at N=1000, train at "
+                        "N=256 for 20 steps)")
+    parser.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics"), default="all",
+                        help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite "
+                        "MLP (widths 32,1024,1024,1; --sizes, --depths, --activations and "
+                        "--reference-max-n do not apply to it); dynamics: kernel_gd and train "
+                        "against the numpy reference's RK4 and training loop; all: every suite "
+                        "(default)")
+    parser.add_argument("--sizes", type=int_list, metavar="N,...",
+                        help="numbers of points N (default 1000,2000,4000,8000)")
+    parser.add_argument("--depths", type=int_list, metavar="L,...", help="depths (default 3,8)")
+    parser.add_argument("--activations", type=name_list({n: n for n in NAMES}), metavar="NAME,...",
+                        help="activation names (default relu,erf,tanh)")
+    parser.add_argument("--dtypes", type=name_list({"float64": "float64", "f64": "float64",
+                                                     "float32": "float32", "f32": "float32"}),
+                        metavar="DTYPE,...", help="float64 and/or float32 (default both)")
+    parser.add_argument("--threads", type=threads, metavar="N",
+                        help="n_threads of the ntkfast calls (default: ntkfast.get_num_threads())")
+    parser.add_argument("--repeat", type=positive_int, metavar="R",
+                        help="best of up to R timed calls after one warm-up (default 3)")
+    parser.add_argument("--no-reference", action="store_true", help="do not time the numpy reference")
+    parser.add_argument("--reference-max-n", type=positive_int, metavar="N",
+                        help="time the reference (and neural-tangents) only up to this N, plus the "
+                        "relu float64 check row; estimate the other cells as ~t*(N/N0)^2, marked "
+                        "(default 2000; --quick: 1000)")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="empirical: do not time torch.func even when torch is importable")
+    parser.add_argument("--nt-python", metavar="PYTHON",
+                        help="empirical: when neural-tangents is not importable here, time it in "
+                        "this interpreter (an environment with numpy, jax and neural_tangents)")
+    parser.add_argument("--json", type=output_path, metavar="PATH",
+                        help="also save the results as JSON (with --suite all: {\"kernels\": ..., "
+                        "\"empirical\": ...})")
+
+
+def main(args) -> int:
+    saved = {}
+    if args.suite in ("all", "kernels"):
+        from . import kernels as K
+
+        opts = K.options(args.quick, sizes=args.sizes, depths=args.depths, activations=args.activations,
+                         dtypes=args.dtypes, repeat=args.repeat, reference_max_n=args.reference_max_n,
+                         threads=args.threads, reference=not args.no_reference)
+        saved["kernels"] = K.run(opts)
+        print(K.report(saved["kernels"]), flush=True)
+    if args.suite in ("all", "empirical"):
+        from . import empirical as E
+
+        opts = E.options(args.quick, dtypes=args.dtypes, repeat=args.repeat, threads=args.threads,
+                         reference=not args.no_reference, torch=False if args.no_torch else None,
+                         nt_python=args.nt_python)
+        if saved:
+            print(flush=True)
+        saved["empirical"] = E.run(opts)
+        print(E.report(saved["empirical"]), flush=True)
+    if args.suite in ("all", "dynamics"):
+        from . import dynamics as D
+
+        opts = D.options(args.quick, repeat=args.repeat, threads=args.threads,
+                         reference=not args.no_reference)
+        if saved:
+            print(flush=True)
+        saved["dynamics"] = D.run(opts)
+        print(D.report(saved["dynamics"]), flush=True)
+    if args.json:
+        save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)
+        print(f"results saved to {args.json}")
+    return 0
