@@ -265,3 +265,35 @@ def test_conditioning_warning_points_at_the_callers_line(fn, dtype):
         fn(np.vstack([x, x]), depth=3, activation="erf", dtype=dtype)
     assert record[0].filename == __file__
     assert ("use float64" in str(record[0].message)) == (dtype == np.float32)
+
+
+# ---- activation callables that write into their argument (issue 11, item 5) -----------------
+def _tanh_in_place(z):
+    return np.tanh(z, out=z)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.ntk, reference.ntk], ids=["fast", "reference"])
+def test_activation_writing_into_its_argument_does_not_corrupt_the_kernel(fn):
+    # The Hermite coefficients evaluate φ(sqrt(k)·x) and φ(−sqrt(k)·x) from one array: a φ with
+    # out=z overwrote it and the kernel came out 14% off tanh's, without an error.
+    x = np.random.default_rng(5).standard_normal((6, 3))
+    in_place = fn(x, depth=2, activation=_tanh_in_place)
+    plain = fn(x, depth=2, activation=lambda z: np.tanh(z))
+    np.testing.assert_array_equal(in_place, plain)
+    np.testing.assert_allclose(in_place, fn(x, depth=2, activation="tanh"), rtol=1e-9, atol=1e-10)
+
+
+def test_activation_call_leaves_the_callers_array_alone():
+    act = activations.custom(_tanh_in_place, lambda z: np.subtract(1.0, np.square(np.tanh(z, out=z), out=z), out=z))
+    z = np.linspace(-2.0, 2.0, 9)
+    before = z.copy()
+    np.testing.assert_array_equal(act(z), np.tanh(before))
+    np.testing.assert_array_equal(act.derivative(z), 1.0 - np.tanh(before) ** 2)
+    np.testing.assert_array_equal(z, before)
+
+
+def test_directly_built_activation_gets_copies_too():
+    act = activations.Activation("mine", _tanh_in_place, None, "mehler")
+    x = np.random.default_rng(5).standard_normal((6, 3))
+    np.testing.assert_array_equal(ntkfast.ntk(x, depth=2, activation=act),
+                                  ntkfast.ntk(x, depth=2, activation=lambda z: np.tanh(z)))
