@@ -38,7 +38,8 @@ class TrainingDivergedError(FloatingPointError):
     diverged (its ``net`` is the network at the last of them)."""
 
     def __init__(self, message: str, history: TrainingHistory | None = None):
-        super().__init__(message)  # args = (message,): the error pickles (without its history)
+        # args = (message,), history in __dict__: pickle restores both (BaseException.__reduce__)
+        super().__init__(message)
         self.history = history
 
 

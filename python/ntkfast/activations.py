@@ -7,12 +7,21 @@ expansion of ``_mehler.py``.
 
 Pass a name (``activation="tanh"``), an object made here (``leaky_relu(0.2)``, ``elu(alpha=0.5)``)
 or any vectorised callable ``f(np.ndarray) -> np.ndarray`` (wrapped by :func:`custom`).
+
+Pickling (multiprocessing, Dask): an object made here pickles as the call that made it
+(``leaky_relu(0.2)``, ``custom(fn, derivative, name)``), so the built-in functions inside it
+never need to; a user's functions pickle by reference when they are importable (module level),
+by value through cloudpickle when it is installed, and otherwise fail with a PicklingError that
+says so.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import numbers
+import pickle
+import sys
+import types
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,6 +56,23 @@ class Activation:
 
     def __call__(self, z):
         return self.fn(np.asarray(z, dtype=float))
+
+    def __reduce_ex__(self, protocol):
+        recipe = vars(self).get("_recipe")
+        if recipe is None:  # built directly: pickled field by field
+            return super().__reduce_ex__(protocol)
+        factory, args = recipe
+        if factory is custom:
+            fn, derivative, name = args
+            args = (_portable(fn, self.name, "φ"), _portable(derivative, self.name, "φ′"), name)
+        return factory, args
+
+    # Immutable: copies may share it (and must not pickle a user's lambda to copy it).
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __repr__(self) -> str:
         if self.dual == "relu_like" and self.name == "leaky_relu":
@@ -210,6 +236,15 @@ class _Elementwise:
     def __init__(self, fn: Callable[[Array], Array], label: str, what: str):
         self.fn, self.label, self.what = fn, label, what
 
+    def __reduce__(self):
+        return type(self), (_portable(self.fn, self.label, self.what), self.label, self.what)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __call__(self, z):
         z = np.asarray(z)
         out = np.asarray(self.fn(z.copy()))
@@ -227,6 +262,44 @@ class _Elementwise:
             raise ValueError(f"activation: {label}'s {what} returned {out[tuple(bad)]} for the finite "
                              f"input {z[tuple(bad)]!r}")
         return out
+
+
+def _importable(fn: types.FunctionType) -> bool:
+    """Whether pickle can store ``fn`` by reference (module and qualified name lead back to it):
+    not a lambda, not a function defined inside another one."""
+    obj = sys.modules.get(getattr(fn, "__module__", None) or "")
+    for part in fn.__qualname__.split("."):
+        obj = getattr(obj, part, None)
+    return obj is fn
+
+
+class _ByValue:
+    """A function pickled by value with cloudpickle; it unpickles as the function itself (the
+    loading side needs cloudpickle too, as Dask workers have)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __reduce__(self):
+        import cloudpickle
+
+        return pickle.loads, (cloudpickle.dumps(self.fn),)
+
+
+def _portable(fn, label: str, what: str):
+    """What to pickle in place of a user's function: the function itself where pickle can store
+    it, else (cloudpickle installed) its value, else a PicklingError naming the activation."""
+    if fn is None or not isinstance(fn, types.FunctionType) or _importable(fn):
+        return fn
+    try:
+        import cloudpickle  # noqa: F401  (optional: not a dependency)
+    except ImportError:
+        raise pickle.PicklingError(
+            f"activation: cannot pickle the custom activation {label!r}: its {what} "
+            f"{fn.__qualname__!r} is a lambda or a function defined inside another function, which "
+            "pickle can only store by name; define it at module level, or install cloudpickle "
+            "(then used for it automatically)") from None
+    return _ByValue(fn)
 
 
 _FACTORIES = {
