@@ -493,3 +493,25 @@ def test_in_place_activation_gives_the_same_empirical_ntk(impl):
     np.testing.assert_allclose(impl.empirical_ntk(in_place, x),
                                impl.empirical_ntk(ntkfast.init_mlp([3, 8, 8, 2], seed=1, activation="tanh"), x),
                                rtol=1e-12)
+
+
+# ---- string options given as numpy arrays (issue 11, item 10) --------------------------------
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_output_array_is_refused_naming_output(impl):
+    # `output not in OUTPUT_MODES` raised numpy's "truth value of an array is ambiguous"
+    for bad in (np.array(["trace", "full"]), np.array(["full"]), np.array([1, 2])):
+        msg = raises_naming("output", impl.empirical_ntk, net_of(), X, output=bad)
+        assert "ambiguous" not in msg
+    # a 0-d string array is its string, as for method=, get= and loss=
+    np.testing.assert_array_equal(impl.empirical_ntk(net_of(), X, output=np.array("full")),
+                                  impl.empirical_ntk(net_of(), X, output="full"))
+
+
+def test_other_string_options_accept_0d_string_arrays():
+    a = net_of(parameterization=np.array("standard"), activation=np.array("tanh"))
+    b = net_of(parameterization="standard", activation="tanh")
+    np.testing.assert_array_equal(a(X), b(X))
+    raises_naming("parameterization", net_of, parameterization=np.array(["ntk", "standard"]))
+    y = np.zeros((3, 4))
+    h = ntkfast.train(b, X, y, lr=0.1, steps=1, track_ntk=np.array("full"), progress=False)
+    assert h.ntk_drift.shape == (2,)

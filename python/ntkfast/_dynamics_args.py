@@ -196,21 +196,8 @@ def loss(value, tg: Targets) -> Loss:
     return Loss(kind, None)
 
 
-def choice(value, name: str, options: tuple) -> str:
-    """One of the option strings; a 0-d numpy string array counts as its string. Checked as a
-    string first: `array in tuple` would raise numpy's ambiguous-truth error for arrays."""
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
-        value = str(value)
-    expected = " or ".join(repr(o) for o in options)
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
-    if value not in options:
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
-    return str(value)  # a plain str (np.str_ too) for the binding
-
-
 def method(value) -> str:
-    return choice(value, "method", METHODS)
+    return V.choice(value, "method", METHODS)
 
 
 def tolerance(value, name: str) -> float:
@@ -399,7 +386,7 @@ GETS = ("ntk", "nngp")
 
 
 def get(value) -> str:
-    return choice(value, "get", GETS)
+    return V.choice(value, "get", GETS)
 
 
 def ensemble_inputs(x_train, y_train, x_test):

@@ -29,9 +29,8 @@ class EmpiricalCall(NamedTuple):
 
 
 def output_mode(output) -> str:
-    if output not in OUTPUT_MODES:
-        raise ValueError(f"output: expected 'trace', 'diagonal' or 'full', got {output!r}")
-    return output
+    # not `output in OUTPUT_MODES`: for an array that raised numpy's "truth value is ambiguous"
+    return V.choice(output, "output", OUTPUT_MODES)
 
 
 def out_shape(n1: int, n2: int, n_out: int, output: str) -> tuple[int, ...]:

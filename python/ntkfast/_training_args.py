@@ -113,6 +113,8 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
     every = max(1, n_steps // 100) if record_every is None else _count(record_every, "record_every", 1)
     if isinstance(track_ntk, np.bool_):  # numpy's bools wherever Python's are accepted
         track_ntk = bool(track_ntk)
+    if isinstance(track_ntk, np.ndarray) and track_ntk.ndim == 0 and track_ntk.dtype.kind == "U":
+        track_ntk = str(track_ntk)  # a 0-d string array as its string, as for every option
     if not isinstance(track_ntk, (bool, str)):
         raise TypeError(f"track_ntk: expected False, True, 'trace' or 'full', got {type(track_ntk).__name__}")
     if track_ntk is not False and track_ntk not in TRACK_MODES:

@@ -14,6 +14,19 @@ class OutputTooLargeError(ValueError, MemoryError):
     """The requested output would not fit in memory; raised before anything is allocated."""
 
 
+def choice(value, name: str, options: tuple) -> str:
+    """One of the option strings; a 0-d numpy string array counts as its string. Checked as a
+    string first: `array in tuple` would raise numpy's ambiguous-truth error for arrays."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
+        value = str(value)
+    expected = " or ".join(repr(o) for o in options)
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
+    if value not in options:
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return str(value)  # a plain str (np.str_ too) for the binding
+
+
 def working_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)

@@ -329,6 +329,8 @@ def get_activation(spec) -> Activation:
     """Resolve the ``activation=`` argument of every kernel function."""
     if isinstance(spec, Activation):
         return _guarded(spec)
+    if isinstance(spec, np.ndarray) and spec.ndim == 0 and spec.dtype.kind == "U":
+        spec = str(spec)  # a 0-d string array as its string, as for every option
     if isinstance(spec, str):
         key = spec.strip().lower().replace("-", "_")
         if key not in _FACTORIES:
