@@ -515,3 +515,20 @@ def test_other_string_options_accept_0d_string_arrays():
     y = np.zeros((3, 4))
     h = ntkfast.train(b, X, y, lr=0.1, steps=1, track_ntk=np.array("full"), progress=False)
     assert h.ntk_drift.shape == (2,)
+
+
+# ---- init_mlp's seed (issue 11, item 10) -------------------------------------------------------
+@pytest.mark.parametrize("seed", ["abc", -1, 1.5, [1, -2], True, np.True_, object(), np.array(-3),
+                                  np.array(2.5)],
+                         ids=["string", "negative", "float", "negative-in-list", "bool", "numpy-bool",
+                              "object", "0d-negative", "0d-float"])
+def test_bad_seed_is_named(seed):
+    raises_naming("seed", ntkfast.init_mlp, [2, 3, 1], seed=seed)
+
+
+@pytest.mark.parametrize("seed", [np.array(7), np.int64(7), [7], np.random.SeedSequence(7),
+                                  np.random.PCG64(7)],
+                         ids=["0d-array", "numpy-int", "list", "seed-sequence", "bit-generator"])
+def test_seeds_numpy_accepts_draw_like_the_plain_integer(seed):
+    np.testing.assert_array_equal(ntkfast.init_mlp([2, 3, 1], seed=seed).weights[0],
+                                  ntkfast.init_mlp([2, 3, 1], seed=7).weights[0])
