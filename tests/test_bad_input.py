@@ -297,3 +297,16 @@ def test_directly_built_activation_gets_copies_too():
     x = np.random.default_rng(5).standard_normal((6, 3))
     np.testing.assert_array_equal(ntkfast.ntk(x, depth=2, activation=act),
                                   ntkfast.ntk(x, depth=2, activation=lambda z: np.tanh(z)))
+
+
+# ---- overflow hints that are true for the dtype (issue 11, item 10) -------------------------
+
+def test_input_beyond_float64_does_not_suggest_float64():
+    x = np.ones((2, 2), dtype=np.longdouble)
+    x[0, 0] = np.longdouble(10) ** 400
+    if not np.isfinite(x[0, 0]):
+        pytest.skip("longdouble is float64 on this platform")
+    msg = raises_naming("x1", ntkfast.ntk, x, depth=2)
+    assert "use float64" not in msg
+    assert "use float64" in raises_naming("x1", ntkfast.ntk, np.full((2, 2), 1e300), depth=2,
+                                          dtype=np.float32)

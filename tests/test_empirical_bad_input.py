@@ -532,3 +532,18 @@ def test_bad_seed_is_named(seed):
 def test_seeds_numpy_accepts_draw_like_the_plain_integer(seed):
     np.testing.assert_array_equal(ntkfast.init_mlp([2, 3, 1], seed=seed).weights[0],
                                   ntkfast.init_mlp([2, 3, 1], seed=7).weights[0])
+
+
+# ---- overflow hints that are true for the network's dtype (issue 11, item 10) ------------------
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_overflow_hint_fits_the_dtype(impl, dtype):
+    # a float64 network was told to try net.astype(np.float64)
+    big = 1e200 if dtype == np.float64 else 1e30
+    net = ntkfast.MLP([np.full((3, 2), big, dtype), np.full((1, 3), big, dtype)],
+                      [np.zeros(3, dtype), np.zeros(1, dtype)], activation="identity")
+    for fn in (impl.apply, impl.empirical_ntk, impl.empirical_nngp):
+        with pytest.raises(FloatingPointError, match="overflow") as info:
+            fn(net, X)
+        assert ("astype(np.float64)" in str(info.value)) == (dtype == np.float32), str(info.value)
+

@@ -61,8 +61,9 @@ def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.n
     if not np.isfinite(out).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
         if np.isfinite(arr[bad]):
+            wider = " or use float64" if np.dtype(dtype) == np.float32 else ""  # e.g. longdouble input
             raise ValueError(f"{name}: the value {arr[bad]!r} at index {bad} does not fit in {np.dtype(dtype)} "
-                             f"(largest {np.finfo(dtype).max:.3g}); scale the inputs or use float64")
+                             f"(largest {np.finfo(dtype).max:.3g}); scale the inputs{wider}")
         raise ValueError(f"{name}: contains NaN or infinity (first at index {bad})")
     return out
 
