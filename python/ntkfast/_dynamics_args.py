@@ -286,6 +286,7 @@ def step(dt, kern: Kernel, meth: str, ts: np.ndarray, loss_kind: str) -> float:
         return default_dt(kern) if meth == "rk4" else 0.0
     if meth != "rk4":
         raise ValueError("dt: only used by method='rk4' (dopri5 chooses its own steps from rtol/atol)")
+    dt = V.scalar(dt)
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt: expected a finite number > 0, got {dt!r}")
     h = float(dt)
@@ -319,6 +320,7 @@ MAX_STEPS_LIMIT = 2**64 - 1
 
 
 def max_steps(value) -> int:
+    value = V.scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"max_steps: expected an integer from 1 to 2**64 - 1, got {value!r}")
     if not 1 <= value <= MAX_STEPS_LIMIT:

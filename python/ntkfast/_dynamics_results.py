@@ -8,6 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from . import _validation as V
 from ._dynamics_args import DEFAULT_TOLERANCES, Kernel, OdeCall, Targets, default_dt
 from ._dynamics_losses import loss_values
 from ._losses import DIVERGENCE_FACTOR, divergence_limit
@@ -53,8 +54,7 @@ class EnsembleResult:
 
     def quantile(self, q) -> np.ndarray:
         """The q-quantile of f_t(x) (0 < q < 1), mean + z_q·std, shaped like ``mean``."""
-        if isinstance(q, np.ndarray) and q.ndim == 0:
-            q = q.item()
+        q = V.scalar(q)
         if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 < float(q) < 1.0:
             raise ValueError(f"q: expected a number strictly between 0 and 1, got {q!r}")
         z = NormalDist().inv_cdf(float(q))

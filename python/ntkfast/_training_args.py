@@ -34,6 +34,7 @@ class TrainCall(NamedTuple):
 
 
 def _positive_real(value, name: str) -> float:
+    value = V.scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a positive real number, got {value!r}")
     v = float(value)
@@ -43,6 +44,7 @@ def _positive_real(value, name: str) -> float:
 
 
 def _count(value, name: str, minimum: int) -> int:
+    value = V.scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     if value < minimum:

@@ -14,6 +14,15 @@ class OutputTooLargeError(ValueError, MemoryError):
     """The requested output would not fit in memory; raised before anything is allocated."""
 
 
+def scalar(value):
+    """A 0-d real numeric array as its numpy scalar (np.array(1.5) -> np.float64(1.5)), so that
+    every real-scalar argument accepts it as it accepts np.float64(1.5); anything else unchanged
+    (0-d bool, complex, string and object arrays then fail the caller's type check, as bools do)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return value[()]
+    return value
+
+
 def choice(value, name: str, options: tuple) -> str:
     """One of the option strings; a 0-d numpy string array counts as its string. Checked as a
     string first: `array in tuple` would raise numpy's ambiguous-truth error for arrays."""
@@ -74,6 +83,7 @@ MAX_DEPTH = 1_000_000
 
 
 def depth(value) -> int:
+    value = scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"depth: expected an integer >= 1, got {value!r}")
     if value < 1 or value > MAX_DEPTH:
@@ -85,6 +95,7 @@ def memory_budget(value) -> int | None:
     """None (the default budget) or a positive, finite number of bytes, as an int."""
     if value is None:
         return None
+    value = scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"memory_budget: expected a positive number of bytes or None, got {value!r}")
     v = float(value)  # a Python int beyond int64 becomes a (finite) float here, not an error
@@ -94,6 +105,7 @@ def memory_budget(value) -> int | None:
 
 
 def nonnegative(value, name: str) -> float:
+    value = scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a non-negative real number, got {value!r}")
     v = float(value)

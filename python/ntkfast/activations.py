@@ -27,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import _validation as V
+
 Array = np.ndarray
 
 __all__ = [
@@ -113,6 +115,7 @@ def relu() -> Activation:
 
 
 def _finite_parameter(value, name: str) -> float:
+    value = V.scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {value!r}")
     v = float(value)

@@ -49,6 +49,7 @@ def _widths(widths) -> list[int]:
         raise TypeError(f"widths: expected a sequence of layer widths (n_0, ..., n_L), got {widths!r}") from None
     if len(ws) < 2:
         raise ValueError(f"widths: expected at least two widths (input and output), got {ws}")
+    ws = [V.scalar(n) for n in ws]
     for n in ws:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"widths: expected positive integers, got {ws}")
