@@ -265,3 +265,104 @@ def test_conditioning_warning_points_at_the_callers_line(fn, dtype):
         fn(np.vstack([x, x]), depth=3, activation="erf", dtype=dtype)
     assert record[0].filename == __file__
     assert ("use float64" in str(record[0].message)) == (dtype == np.float32)
+
+
+# ---- activation callables that write into their argument (issue 11, item 5) -----------------
+def _tanh_in_place(z):
+    return np.tanh(z, out=z)
+
+
+@pytest.mark.parametrize("fn", [ntkfast.ntk, reference.ntk], ids=["fast", "reference"])
+def test_activation_writing_into_its_argument_does_not_corrupt_the_kernel(fn):
+    # The Hermite coefficients evaluate φ(sqrt(k)·x) and φ(−sqrt(k)·x) from one array: a φ with
+    # out=z overwrote it and the kernel came out 14% off tanh's, without an error.
+    x = np.random.default_rng(5).standard_normal((6, 3))
+    in_place = fn(x, depth=2, activation=_tanh_in_place)
+    plain = fn(x, depth=2, activation=lambda z: np.tanh(z))
+    np.testing.assert_array_equal(in_place, plain)
+    np.testing.assert_allclose(in_place, fn(x, depth=2, activation="tanh"), rtol=1e-9, atol=1e-10)
+
+
+def test_activation_call_leaves_the_callers_array_alone():
+    act = activations.custom(_tanh_in_place, lambda z: np.subtract(1.0, np.square(np.tanh(z, out=z), out=z), out=z))
+    z = np.linspace(-2.0, 2.0, 9)
+    before = z.copy()
+    np.testing.assert_array_equal(act(z), np.tanh(before))
+    np.testing.assert_array_equal(act.derivative(z), 1.0 - np.tanh(before) ** 2)
+    np.testing.assert_array_equal(z, before)
+
+
+def test_directly_built_activation_gets_copies_too():
+    act = activations.Activation("mine", _tanh_in_place, None, "mehler")
+    x = np.random.default_rng(5).standard_normal((6, 3))
+    np.testing.assert_array_equal(ntkfast.ntk(x, depth=2, activation=act),
+                                  ntkfast.ntk(x, depth=2, activation=lambda z: np.tanh(z)))
+
+
+# ---- overflow hints that are true for the dtype (issue 11, item 10) -------------------------
+
+def test_input_beyond_float64_does_not_suggest_float64():
+    x = np.ones((2, 2), dtype=np.longdouble)
+    x[0, 0] = np.longdouble(10) ** 400
+    if not np.isfinite(x[0, 0]):
+        pytest.skip("longdouble is float64 on this platform")
+    msg = raises_naming("x1", ntkfast.ntk, x, depth=2)
+    assert "use float64" not in msg
+    assert "use float64" in raises_naming("x1", ntkfast.ntk, np.full((2, 2), 1e300), depth=2,
+                                          dtype=np.float32)
+
+
+# ---- 0-d arrays wherever a real scalar is accepted (issue 11, item 10) -------------------------
+def _scalar_table():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 2))
+    y = rng.standard_normal((5, 2))
+    k = ntkfast.ntk(x, depth=2)
+    w = [rng.standard_normal((3, 2)), rng.standard_normal((2, 3))]
+    b = [rng.standard_normal(3), rng.standard_normal(2)]
+    net = ntkfast.init_mlp([2, 4, 2], seed=0)
+    ens = ntkfast.infinite_ensemble(x, y, x[:2], [1.0], depth=2)
+    rows = [  # (parameter named in errors, f(value) -> array, a valid value)
+        ("depth", lambda v: ntkfast.ntk(x, depth=v), 3),
+        ("depth", lambda v: reference.ntk(x, depth=v), 3),
+        ("depth", lambda v: ntkfast.ntk_diag(x, depth=v), 3),
+        ("weight_std", lambda v: ntkfast.ntk(x, depth=2, weight_std=v), 1.5),
+        ("bias_std", lambda v: ntkfast.nngp(x, depth=2, bias_std=v), 0.2),
+        ("negative_slope", lambda v: ntkfast.ntk(x, depth=2, activation=activations.leaky_relu(v)), 0.2),
+        ("alpha", lambda v: ntkfast.ntk(x, depth=2, activation=activations.elu(alpha=v)), 0.5),
+        ("weight_std", lambda v: ntkfast.init_mlp([2, 4, 1], seed=0, weight_std=v)(x), 1.5),
+        ("bias_std", lambda v: ntkfast.init_mlp([2, 4, 1], seed=0, bias_std=v)(x), 0.3),
+        ("widths", lambda v: ntkfast.init_mlp([2, v, 1], seed=0)(x), 4),
+        ("weight_std", lambda v: ntkfast.MLP(w, b, weight_std=v)(x), 1.5),
+        ("bias_std", lambda v: ntkfast.MLP(w, b, bias_std=v)(x), 0.3),
+        ("memory_budget", lambda v: ntkfast.empirical_ntk(net, x, memory_budget=v), 10**6),
+        ("memory_budget", lambda v: reference.empirical_ntk(net, x, memory_budget=v), 10**6),
+        ("n_threads", lambda v: ntkfast.empirical_ntk(net, x, n_threads=v), 1),
+        ("ridge", lambda v: ntkfast.kernel_gd_mse(k, y, 1.0, ridge=v).f_train, 0.1),
+        ("rtol", lambda v: ntkfast.kernel_gd(k, y, 1.0, rtol=v).f_train, 1e-6),
+        ("atol", lambda v: reference.kernel_gd(k, y, 1.0, atol=v).f_train, 1e-8),
+        ("dt", lambda v: ntkfast.kernel_gd(k, y, 1.0, method="rk4", dt=v).f_train, 0.25),
+        ("max_steps", lambda v: ntkfast.kernel_gd(k, y, 1.0, max_steps=v).f_train, 10**5),
+        ("depth", lambda v: ntkfast.infinite_ensemble(x, y, x[:2], 1.0, depth=v).mean, 3),
+        ("ridge", lambda v: ntkfast.infinite_ensemble(x, y, x[:2], 1.0, depth=2, ridge=v).mean, 0.1),
+        ("q", lambda v: ens.quantile(v), 0.9),
+        ("lr", lambda v: ntkfast.train(net, x, y, lr=v, steps=2, progress=False).f_train, 0.1),
+        ("lr", lambda v: reference.train(net, x, y, lr=v, steps=2, progress=False).f_train, 0.1),
+        ("steps", lambda v: ntkfast.train(net, x, y, lr=0.1, steps=v, progress=False).f_train, 3),
+        ("record_every", lambda v: ntkfast.train(net, x, y, lr=0.1, steps=4, record_every=v,
+                                                 progress=False).f_train, 2),
+        ("seed", lambda v: ntkfast.init_mlp([2, 4, 1], seed=v).weights[0], 7),
+    ]
+    return [pytest.param(*row, id=f"{i}-{row[0]}") for i, row in enumerate(rows)]
+
+
+@pytest.mark.parametrize("name, call, value", _scalar_table())
+def test_0d_arrays_are_accepted_wherever_scalars_are(name, call, value):
+    # weight_std=np.array(1.5) was refused while np.float64(1.5) was accepted
+    expected = call(value)
+    np.testing.assert_array_equal(call(np.array(value)), expected)
+    np.testing.assert_array_equal(call(np.asarray(value).dtype.type(value)), expected)  # numpy scalar
+    for flag in (True, np.True_, np.array(True)):  # bools stay refused
+        raises_naming(name, call, flag)
+    if name != "seed":  # (a seed may be a sequence)
+        raises_naming(name, call, np.array([value]))  # a 1-element 1-d array is not a scalar

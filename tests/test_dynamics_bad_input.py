@@ -355,8 +355,15 @@ def _small_kernel(n=20, seed=0):
 @pytest.mark.parametrize("fn", [ntkfast.kernel_gd, reference.kernel_gd], ids=["fast", "ref"])
 def test_unstable_rk4_step_raises_instead_of_returning_nan(fn):
     k, y = _small_kernel()
-    with pytest.raises(FloatingPointError, match="dt=200"):
-        fn(k, y, [0.0, 1e5], method="rk4", dt=200.0)
+    # MSE: certainly beyond RK4's stability limit, refused before integrating (issue 11, item 6)
+    msg = raises_naming("dt", fn, k, y, [0.0, 1e5], method="rk4", dt=200.0)
+    assert "dt=200" in msg and "stability limit" in msg
+    # K = v vᵀ, v = (1, -1, 1, ...): λ_max = N = 20 but max K_ii = 1 and 1ᵀK1 = 0, so the cheap
+    # bound lets dt = 50 through (limit 2.785·N/1 = 55.7; the true one is 2.785): it overflows
+    # and the error says so
+    v = np.resize([1.0, -1.0], 20)
+    with pytest.raises(FloatingPointError, match="dt=50"):
+        fn(np.outer(v, v), y, [0.0, 1e5], method="rk4", dt=50.0)
 
 
 @pytest.mark.parametrize("fn", [ntkfast.kernel_gd_mse, reference.kernel_gd_mse], ids=["fast", "ref"])
@@ -521,3 +528,105 @@ def test_overflowing_test_outputs_blame_the_test_kernel(fn):
     kt = np.random.default_rng(3).standard_normal((3, 5)) * 1e307
     with pytest.raises(FloatingPointError, match="test outputs overflow"):
         fn(K, 10 * Y[:, 0], [1.0, 2.0], k_test_train=kt)
+
+
+# ---- diverged solutions, meaningless tolerances, unstable fixed steps (issue 11, item 6) -------
+def _issue_problem():
+    """The depth-3 NTK of 40 Gaussian points and Gaussian targets (as in the issue)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 5)), rng.standard_normal(40)
+    return ntkfast.ntk(x, depth=3), y
+
+
+def _message(fn, *args, **kwargs):
+    with pytest.raises((ValueError, FloatingPointError)) as info:
+        fn(*args, **kwargs)
+    return type(info.value), str(info.value)
+
+
+def test_fast_and_reference_refuse_the_same_calls_with_the_same_errors():
+    k, y = _issue_problem()
+    v = np.resize([1.0, -1.0], 20)
+    calls = [
+        ((k, y, [0.0, 500.0]), dict(method="rk4", dt=100.0)),
+        ((k, y, [1.0, 1000.0]), dict(rtol=10, atol=10)),
+        ((k, y, [1.0, 1000.0]), dict(atol=10.0)),
+        ((np.outer(v, v), y[:20], [0.0, 500.0]), dict(method="rk4", dt=50.0)),
+        ((-k, y, [0.0, 100.0]), dict(loss=lambda f, t: (mse_value(f, t), f - t))),
+    ]
+    for args, kw in calls:
+        assert _message(ntkfast.kernel_gd, *args, **kw) == _message(reference.kernel_gd, *args, **kw)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_rk4_step_beyond_stability_is_refused_for_mse(fn):
+    # returned a loss of 8e36 (true 0.2) without an error
+    k, y = _issue_problem()
+    msg = raises_naming("dt", fn, k, y, [0.0, 500.0], method="rk4", dt=100.0)
+    assert "stability limit" in msg and "dt=100" in msg
+    limit = 2.785293563405282 * 40 / max(k.diagonal().max(), k.sum() / 40)  # the message's bound
+    assert f"{limit:.4g}" in msg
+    # the same dt where requested times are closer than it takes stable steps: accepted
+    near = fn(k, y, [0.0, 1.0, 2.0], method="rk4", dt=100.0)
+    np.testing.assert_allclose(near.f_train, ntkfast.kernel_gd_mse(k, y, [0.0, 1.0, 2.0]).f_train,
+                               rtol=1e-4, atol=1e-5)  # RK4 at h = 1: local error ~(hλ/N)⁵/120
+    # a stable explicit dt is accepted and right
+    ok = fn(k, y, [0.0, 500.0], method="rk4", dt=0.9 * 2.785 * 40 / np.linalg.eigvalsh(k)[-1])
+    np.testing.assert_allclose(ok.loss, ntkfast.kernel_gd_mse(k, y, [0.0, 500.0]).loss, rtol=1e-4)
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_rk4_step_beyond_the_cross_entropy_bound_warns(fn):
+    k, _ = _issue_problem()
+    y = np.eye(2)[np.arange(40) % 2]
+    with pytest.warns(RuntimeWarning, match=r"stability limit for cross-entropy") as record:
+        fn(k, y, [0.0, 1000.0], loss="ce", method="rk4", dt=200.0)
+    assert record[0].filename == __file__  # points at the caller's line
+    fn(k, y, [0.0, 1000.0], loss="ce", method="rk4", dt=20.0)  # within 2·2.785·N/λ_max: silent
+    # a callable's curvature is unknown: no judgement beforehand
+    fn(k, y, [0.0, 10.0], loss=lambda f, t: (mse_value(f, t), f - t), method="rk4", dt=100.0)
+
+
+@pytest.mark.parametrize("fn", GD)
+@pytest.mark.parametrize("kw", [{"rtol": 10, "atol": 10}, {"rtol": 1.0}, {"rtol": 1.5, "atol": 1e-12}],
+                         ids=["issue", "rtol-1", "rtol-1.5"])
+def test_relative_tolerance_of_one_or_more_is_refused(fn, kw):
+    # rtol=10, atol=10 returned a loss of 1.7e102 (true 0.107)
+    k, y = _issue_problem()
+    msg = raises_naming("rtol", fn, k, y, [1.0, 1000.0], **kw)
+    assert "below 1" in msg
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_absolute_tolerance_as_large_as_the_outputs_is_refused(fn):
+    k, y = _issue_problem()
+    scale = np.abs(y).max()
+    msg = raises_naming("atol", fn, k, y, [1.0, 1000.0], atol=10.0)
+    assert f"{scale:.3g}" in msg
+    raises_naming("atol", fn, k, y, [1.0], atol=scale)
+    raises_naming("atol", fn, k, 1e-3 * y, [1.0], atol=1e-2)  # it is relative to the outputs' size
+    raises_naming("atol", fn, k, np.eye(2)[np.arange(40) % 2], [1.0], loss="ce", atol=1.0)
+    fn(k, 1e6 * y, [1.0], atol=10.0)  # large outputs: atol=10 is small
+    fn(k, y, [1.0], atol=0.1 * scale)
+    fn(k, np.zeros(40), [1.0], atol=1.0)  # nothing to compare with (the solution is 0)
+    fn(k, y, [1.0], loss=lambda f, t: (mse_value(f, t), f - t), atol=10.0)  # a callable: any size
+
+
+@pytest.mark.parametrize("fn", GD)
+def test_diverged_solution_is_refused_with_trains_rule(fn):
+    # K = v vᵀ (λ_max = 20, but the cheap bound only knows λ_max >= 1): dt = 50 grows the top
+    # mode by ~2.6e5 per step; 10 steps gave a loss of 4.5e106, returned without an error.
+    _, y = _issue_problem()
+    v = np.resize([1.0, -1.0], 20)
+    with pytest.raises(FloatingPointError, match=r"diverged.*at t=500.*1e\+06.*rk4 with dt=50"):
+        fn(np.outer(v, v), y[:20], [0.0, 500.0], method="rk4", dt=50.0)
+    # an indefinite kernel at the default tolerances: the flow itself grows (finite, 7e16)
+    k, _ = _issue_problem()
+    with pytest.raises(FloatingPointError, match=r"diverged.*flow itself grows.*negative eigenvalues"):
+        fn(-k, y, [1.0, 100.0], loss=lambda f, t: (mse_value(f, t), f - t))
+    # the rule is train's: a loss up to 1e6·(|C0| + 1) is not divergence
+    from ntkfast._losses import DIVERGENCE_FACTOR
+    from ntkfast._training_records import DIVERGENCE_FACTOR as TRAIN_FACTOR
+    assert DIVERGENCE_FACTOR == TRAIN_FACTOR == 1e6
+    r = fn(-0.01 * k, y, [0.0, 100.0], loss=lambda f, t: (mse_value(f, t), f - t))
+    assert 1 < r.loss[1] / r.loss[0] < 1e6

@@ -462,3 +462,88 @@ def test_custom_activation_may_return_a_constant_derivative(impl):
 def test_init_mlp_too_large_says_to_use_smaller_widths():
     with pytest.raises(ntkfast.OutputTooLargeError, match="smaller widths"):
         ntkfast.init_mlp([10, 10**7, 10**7, 1])
+
+
+# ---- activation callables that write into their argument (issue 11, item 5) -----------------
+def _tanh_in_place(z):
+    return np.tanh(z, out=z)
+
+
+def _tanh_prime_in_place(z):
+    np.tanh(z, out=z)
+    np.square(z, out=z)
+    return np.subtract(1.0, z, out=z)
+
+
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_in_place_activation_gives_the_same_empirical_ntk(impl):
+    # The numpy forward pass computed φ(z) and φ′(z) from one z: with out=z the second saw the
+    # first's result and empirical_ntk was 45% off while apply was right.
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 3))
+    in_place = ntkfast.init_mlp([3, 8, 8, 2], seed=1,
+                                activation=activations.custom(_tanh_in_place, _tanh_prime_in_place))
+    plain = ntkfast.init_mlp([3, 8, 8, 2], seed=1, activation=activations.custom(
+        lambda z: np.tanh(z), lambda z: 1.0 - np.tanh(z) ** 2))
+    for mode in ("trace", "full"):
+        np.testing.assert_array_equal(impl.empirical_ntk(in_place, x, output=mode),
+                                      impl.empirical_ntk(plain, x, output=mode))
+    np.testing.assert_array_equal(impl.empirical_nngp(in_place, x), impl.empirical_nngp(plain, x))
+    np.testing.assert_array_equal(impl.apply(in_place, x), impl.apply(plain, x))
+    np.testing.assert_allclose(impl.empirical_ntk(in_place, x),
+                               impl.empirical_ntk(ntkfast.init_mlp([3, 8, 8, 2], seed=1, activation="tanh"), x),
+                               rtol=1e-12)
+
+
+# ---- string options given as numpy arrays (issue 11, item 10) --------------------------------
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+def test_output_array_is_refused_naming_output(impl):
+    # `output not in OUTPUT_MODES` raised numpy's "truth value of an array is ambiguous"
+    for bad in (np.array(["trace", "full"]), np.array(["full"]), np.array([1, 2])):
+        msg = raises_naming("output", impl.empirical_ntk, net_of(), X, output=bad)
+        assert "ambiguous" not in msg
+    # a 0-d string array is its string, as for method=, get= and loss=
+    np.testing.assert_array_equal(impl.empirical_ntk(net_of(), X, output=np.array("full")),
+                                  impl.empirical_ntk(net_of(), X, output="full"))
+
+
+def test_other_string_options_accept_0d_string_arrays():
+    a = net_of(parameterization=np.array("standard"), activation=np.array("tanh"))
+    b = net_of(parameterization="standard", activation="tanh")
+    np.testing.assert_array_equal(a(X), b(X))
+    raises_naming("parameterization", net_of, parameterization=np.array(["ntk", "standard"]))
+    y = np.zeros((3, 4))
+    h = ntkfast.train(b, X, y, lr=0.1, steps=1, track_ntk=np.array("full"), progress=False)
+    assert h.ntk_drift.shape == (2,)
+
+
+# ---- init_mlp's seed (issue 11, item 10) -------------------------------------------------------
+@pytest.mark.parametrize("seed", ["abc", -1, 1.5, [1, -2], True, np.True_, object(), np.array(-3),
+                                  np.array(2.5)],
+                         ids=["string", "negative", "float", "negative-in-list", "bool", "numpy-bool",
+                              "object", "0d-negative", "0d-float"])
+def test_bad_seed_is_named(seed):
+    raises_naming("seed", ntkfast.init_mlp, [2, 3, 1], seed=seed)
+
+
+@pytest.mark.parametrize("seed", [np.array(7), np.int64(7), [7], np.random.SeedSequence(7),
+                                  np.random.PCG64(7)],
+                         ids=["0d-array", "numpy-int", "list", "seed-sequence", "bit-generator"])
+def test_seeds_numpy_accepts_draw_like_the_plain_integer(seed):
+    np.testing.assert_array_equal(ntkfast.init_mlp([2, 3, 1], seed=seed).weights[0],
+                                  ntkfast.init_mlp([2, 3, 1], seed=7).weights[0])
+
+
+# ---- overflow hints that are true for the network's dtype (issue 11, item 10) ------------------
+@pytest.mark.parametrize("impl", [ntkfast, reference], ids=["fast", "reference"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_overflow_hint_fits_the_dtype(impl, dtype):
+    # a float64 network was told to try net.astype(np.float64)
+    big = 1e200 if dtype == np.float64 else 1e30
+    net = ntkfast.MLP([np.full((3, 2), big, dtype), np.full((1, 3), big, dtype)],
+                      [np.zeros(3, dtype), np.zeros(1, dtype)], activation="identity")
+    for fn in (impl.apply, impl.empirical_ntk, impl.empirical_nngp):
+        with pytest.raises(FloatingPointError, match="overflow") as info:
+            fn(net, X)
+        assert ("astype(np.float64)" in str(info.value)) == (dtype == np.float32), str(info.value)
+

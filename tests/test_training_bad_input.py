@@ -270,3 +270,26 @@ def test_numpy_bools_are_accepted_where_python_bools_are(fn):
     np.testing.assert_array_equal(a.ntk_drift, b.ntk_drift)
     c = fn(NET, X, Y, lr=0.1, steps=2, track_ntk=np.False_, progress=False)
     assert c.ntk_drift is None
+
+
+# ---- activation callables that write into their argument (issue 11, item 5) -----------------
+def _tanh_in_place(z):
+    return np.tanh(z, out=z)
+
+
+def _tanh_prime_in_place(z):
+    np.tanh(z, out=z)
+    np.square(z, out=z)
+    return np.subtract(1.0, z, out=z)
+
+
+@pytest.mark.parametrize("fn", TRAIN)
+def test_in_place_activation_trains_like_a_plain_one(fn):
+    # The numpy engine computes φ′(z) then φ(z) from one z: an in-place φ′ fed φ its own result.
+    act = ntkfast.activations.custom(_tanh_in_place, _tanh_prime_in_place)
+    plain = ntkfast.activations.custom(lambda z: np.tanh(z), lambda z: 1.0 - np.tanh(z) ** 2)
+    a = fn(ntkfast.init_mlp([3, 5, 2], seed=0, activation=act), X, Y, lr=0.5, steps=4, x_test=X[:2])
+    b = fn(ntkfast.init_mlp([3, 5, 2], seed=0, activation=plain), X, Y, lr=0.5, steps=4, x_test=X[:2])
+    np.testing.assert_array_equal(a.loss, b.loss)
+    np.testing.assert_array_equal(a.f_train, b.f_train)
+    np.testing.assert_array_equal(a.f_test, b.f_test)

@@ -8,6 +8,7 @@ descent on C. (neural-tangents divides by N·n_L instead.)
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -195,32 +196,43 @@ def loss(value, tg: Targets) -> Loss:
     return Loss(kind, None)
 
 
-def choice(value, name: str, options: tuple) -> str:
-    """One of the option strings; a 0-d numpy string array counts as its string. Checked as a
-    string first: `array in tuple` would raise numpy's ambiguous-truth error for arrays."""
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
-        value = str(value)
-    expected = " or ".join(repr(o) for o in options)
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
-    if value not in options:
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
-    return str(value)  # a plain str (np.str_ too) for the binding
-
-
 def method(value) -> str:
-    return choice(value, "method", METHODS)
+    return V.choice(value, "method", METHODS)
 
 
 def tolerance(value, name: str) -> float:
     return V.nonnegative(value, name)
 
 
-def tolerances(rtol, atol, loss_kind: str) -> tuple[float, float]:
-    """rtol and atol, None meaning the loss's default (DEFAULT_TOLERANCES)."""
+def output_scale(tg: Targets, f0: np.ndarray) -> float:
+    """max |y_train|, |f0_train|: the size of what MSE and cross-entropy solutions are made of."""
+    return max(float(np.abs(tg.y).max()), float(np.abs(f0).max()))
+
+
+def tolerances(rtol, atol, loss_kind: str, scale: float) -> tuple[float, float]:
+    """rtol and atol, None meaning the loss's default (DEFAULT_TOLERANCES).
+
+    dopri5 accepts a step when rms(e / (atol + rtol·max(|f|, |f_new|))) <= 1, so
+    - rtol >= 1 accepts local errors as large as the outputs themselves: nothing is controlled
+      (rtol=10, atol=10 returned a loss of 1.7e102 for a true 0.107), and is refused;
+    - atol is in the outputs' units, so only its size against the outputs can be judged. For MSE
+      and cross-entropy the solution is made of y_train and f0_train (MSE: rms(f_t − y) <=
+      rms(f0 − y); cross-entropy: logits whose differences of ~1 are factors of e in the
+      probabilities), and an atol at or above ``scale`` = max |y_train|, |f0_train| accepts errors
+      as large as the largest of them: refused, when scale > 0. A callable loss's outputs can
+      have any size whatever y is, so there only a negative or non-finite atol is refused.
+    The defaults are not judged (they are documented per loss)."""
     default_r, default_a = DEFAULT_TOLERANCES[loss_kind]
     r = default_r if rtol is None else tolerance(rtol, "rtol")
     a = default_a if atol is None else tolerance(atol, "atol")
+    if rtol is not None and r >= 1:
+        raise ValueError(f"rtol: expected a relative tolerance below 1, got {rtol!r}: rtol >= 1 accepts "
+                         "steps whose error is as large as the outputs, which leaves no correct digit")
+    if atol is not None and loss_kind != "callback" and 0 < scale <= a:
+        raise ValueError(
+            f"atol: {atol!r} is at least the size of the outputs (max |y_train|, |f0_train| = "
+            f"{scale:.3g}): every step whose error is that large would be accepted; use an atol "
+            f"well below it (this loss's default is {default_a:g})")
     if r == 0 and a == 0:
         raise ValueError("rtol, atol: at least one must be > 0")
     return r, a
@@ -232,14 +244,74 @@ def default_dt(kern: Kernel) -> float:
     return kern.k.shape[0] / row if row > 0 else 1.0
 
 
-def step(dt, kern: Kernel, meth: str) -> float:
+# RK4's stability interval on the negative real axis: |R(−x)| <= 1 for 0 <= x <= RK4_STABILITY,
+# R(z) = 1 + z + z²/2 + z³/6 + z⁴/24 (the real root of x³/24 − x²/6 + x/2 − 1 = 0).
+RK4_STABILITY = 2.785293563405282
+
+
+def lambda_max_lower_bound(k: np.ndarray) -> float:
+    """max(max_i K_ii, 1ᵀK1/N) <= λ_max(K) for any symmetric K (Rayleigh quotients of e_i and of
+    1/sqrt(N)); one pass over K, no eigendecomposition."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.sum(k)) / k.shape[0]
+    diag = float(np.diagonal(k).max())
+    return max(diag, mean) if np.isfinite(mean) else diag  # a sum that overflows: the diagonal alone
+
+
+def largest_step(dt: float, ts: np.ndarray) -> float:
+    """The longest step RK4 takes: each interval between requested times is cut into the fewest
+    equal steps <= dt (as the integrators count them)."""
+    spans = np.diff(np.concatenate([[0.0], ts]))
+    spans = spans[spans > 0]
+    if spans.size == 0:
+        return 0.0
+    with np.errstate(over="ignore"):
+        counts = np.maximum(1.0, np.ceil(spans / dt - 1e-9))
+    return float((spans / counts).max())
+
+
+def step(dt, kern: Kernel, meth: str, ts: np.ndarray, loss_kind: str) -> float:
+    """RK4's step (0.0 for dopri5). A given dt is checked against RK4's stability limit for the
+    ODE's Jacobian, −(1/N) K·H with H the loss's Hessian in f, using λ_max(K) >= L (a cheap
+    certain bound, lambda_max_lower_bound):
+    - MSE (H = I): steps h > RK4_STABILITY·N/L are certainly beyond the limit, so the top
+      eigen-direction of the residual grows by |R| > 1 per step where it should decay: refused.
+    - cross-entropy (H = softmax Jacobian, ||H|| <= 1/2, smaller where the softmax saturates):
+      beyond 2·RK4_STABILITY·N/L the steps are unstable wherever the softmax is not saturated,
+      which depends on the trajectory: a RuntimeWarning (blow-ups are then stopped by the
+      divergence rule).
+    - a callable loss: its curvature is unknown (a loss scaled by 1000 needs a 1000 times smaller
+      step), so nothing is judged beforehand; the divergence rule applies."""
     if dt is None:
         return default_dt(kern) if meth == "rk4" else 0.0
     if meth != "rk4":
         raise ValueError("dt: only used by method='rk4' (dopri5 chooses its own steps from rtol/atol)")
+    dt = V.scalar(dt)
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt: expected a finite number > 0, got {dt!r}")
-    return float(dt)
+    h = float(dt)
+    if loss_kind == "callback":
+        return h
+    lam = lambda_max_lower_bound(kern.k)
+    if not lam > 0:
+        return h
+    n = kern.k.shape[0]
+    curvature = 1.0 if loss_kind == "mse" else 0.5
+    limit = RK4_STABILITY * n / (curvature * lam)
+    h_max = largest_step(h, ts)
+    if not h_max > limit:
+        return h
+    bound = (f"{RK4_STABILITY:.4g}·N/λ_max(K)" if loss_kind == "mse"
+             else f"2·{RK4_STABILITY:.4g}·N/λ_max(K) where the softmax is not saturated")
+    what = (f"dt: rk4 with dt={h:g} takes steps of {h_max:g}, beyond RK4's stability limit for "
+            f"{'MSE' if loss_kind == 'mse' else 'cross-entropy'}, {bound}, which is at most "
+            f"{limit:.4g} here (λ_max(K) >= max(max_i K_ii, 1ᵀK1/N) = {lam:.4g}, N = {n})")
+    fix = (f"use dt <= {limit:.4g}, the default dt (N / max row sum |K| = {default_dt(kern):.4g}), "
+           "or method='dopri5'")
+    if loss_kind == "mse":
+        raise ValueError(f"{what}: the outputs would grow instead of converge; {fix}")
+    warnings.warn(f"{what}: the outputs may oscillate or blow up; {fix}", RuntimeWarning, stacklevel=4)
+    return h
 
 
 # The compiled integrator counts steps in an unsigned 64-bit integer; the reference refuses the
@@ -248,6 +320,7 @@ MAX_STEPS_LIMIT = 2**64 - 1
 
 
 def max_steps(value) -> int:
+    value = V.scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"max_steps: expected an integer from 1 to 2**64 - 1, got {value!r}")
     if not 1 <= value <= MAX_STEPS_LIMIT:
@@ -304,8 +377,8 @@ def parse_kernel_gd(k_train, y_train, t, loss_value, f0_train, k_test_train, f0_
     f0 = initial(f0_train, n, tg, "f0_train", "k_train's")
     test = held_out(k_test_train, f0_test, n, tg, stats=stats)
     meth = method(method_value)
-    rt, at = tolerances(rtol, atol, ls.kind)
-    return OdeCall(kern, tg, ts, ls, f0, test, meth, rt, at, step(dt, kern, meth),
+    rt, at = tolerances(rtol, atol, ls.kind, output_scale(tg, f0))
+    return OdeCall(kern, tg, ts, ls, f0, test, meth, rt, at, step(dt, kern, meth, ts, ls.kind),
                    max_steps(max_steps_value))
 
 
@@ -315,7 +388,7 @@ GETS = ("ntk", "nngp")
 
 
 def get(value) -> str:
-    return choice(value, "get", GETS)
+    return V.choice(value, "get", GETS)
 
 
 def ensemble_inputs(x_train, y_train, x_test):

@@ -8,7 +8,10 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ._dynamics_args import Kernel, Targets, default_dt
+from . import _validation as V
+from ._dynamics_args import DEFAULT_TOLERANCES, Kernel, OdeCall, Targets, default_dt
+from ._dynamics_losses import loss_values
+from ._losses import DIVERGENCE_FACTOR, divergence_limit
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,7 @@ class EnsembleResult:
 
     def quantile(self, q) -> np.ndarray:
         """The q-quantile of f_t(x) (0 < q < 1), mean + z_q·std, shaped like ``mean``."""
-        if isinstance(q, np.ndarray) and q.ndim == 0:
-            q = q.item()
+        q = V.scalar(q)
         if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 < float(q) < 1.0:
             raise ValueError(f"q: expected a number strictly between 0 and 1, got {q!r}")
         z = NormalDist().inv_cdf(float(q))
@@ -72,6 +74,37 @@ def finite_solution(f_train: np.ndarray, meth: str, dt: float, kern: Kernel, tg:
             f"{default_dt(kern):g} is stable), or use method='dopri5'" if meth == "rk4"
             else "the loss's derivative or the kernel makes the outputs blow up")
     raise FloatingPointError(f"kernel_gd: the outputs overflowed to inf/NaN: {hint}")
+
+
+def not_diverged(call: OdeCall, loss: np.ndarray) -> None:
+    """The divergence rule of ntkfast.train, applied to the losses at the requested times: a
+    solution whose loss grew above DIVERGENCE_FACTOR·(|C_0| + 1) is refused, not returned (an
+    rk4 step beyond stability gave a loss of 8e36 where the truth is 0.2; only inf/NaN was
+    caught). Gradient flow with a positive semi-definite K never increases the loss."""
+    loss0 = float(loss[0]) if call.ts[0] == 0 else float(loss_values(call.loss, call.f0[None], call.tg)[0])
+    limit = divergence_limit(loss0)
+    bad = np.flatnonzero(~(loss <= limit))
+    if bad.size == 0:
+        return
+    j = int(bad[0])
+    default_r, default_a = DEFAULT_TOLERANCES[call.loss.kind]
+    flow = ("k_train has negative eigenvalues" + (" or the loss's d is not the derivative of its value"
+                                                  if call.loss.kind == "callback" else ""))
+    if call.method == "rk4":
+        hint = (f"rk4 with dt={call.dt:g} is unstable for this kernel and loss (dt <= N / max row sum |K| = "
+                f"{default_dt(call.kern):g} is stable for MSE and cross-entropy; use it or method='dopri5'), "
+                f"or {flow}")
+    elif call.rtol <= default_r and call.atol <= default_a:
+        hint = (f"at rtol={call.rtol:g}, atol={call.atol:g} dopri5 follows the exact flow, so the flow itself "
+                f"grows: {flow}")
+    else:
+        hint = (f"dopri5's error control at rtol={call.rtol:g}, atol={call.atol:g} let it through: tighten them "
+                f"(this loss's defaults: rtol={default_r:g}, atol={default_a:g}), or {flow}")
+    raise FloatingPointError(
+        f"kernel_gd: the solution diverged: the loss grew from {loss0:.4g} at t=0 to {float(loss[j]):.4g} at "
+        f"t={float(call.ts[j]):g}, above {DIVERGENCE_FACTOR:g}·(|initial loss| + 1) (the rule of "
+        f"ntkfast.train; gradient flow never increases the loss when k_train is positive "
+        f"semi-definite); {hint}")
 
 
 # Above this a square overflows float64 (sqrt of its max).

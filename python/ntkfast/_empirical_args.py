@@ -29,9 +29,8 @@ class EmpiricalCall(NamedTuple):
 
 
 def output_mode(output) -> str:
-    if output not in OUTPUT_MODES:
-        raise ValueError(f"output: expected 'trace', 'diagonal' or 'full', got {output!r}")
-    return output
+    # not `output in OUTPUT_MODES`: for an array that raised numpy's "truth value is ambiguous"
+    return V.choice(output, "output", OUTPUT_MODES)
 
 
 def out_shape(n1: int, n2: int, n_out: int, output: str) -> tuple[int, ...]:
@@ -72,8 +71,11 @@ def finite_result(arr: np.ndarray, what: str, dtype) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # the error below says it better
         arr = arr.astype(dtype, copy=False)
     if arr.size and not (np.isfinite(arr.max()) and np.isfinite(arr.min())):
+        # float64 is the widest dtype a network has: there only smaller numbers help
+        fix = ("try net.astype(np.float64), or rescale x or the weights" if np.dtype(dtype) == np.float32
+               else "rescale x or the weights (or use a smaller weight_std/bias_std)")
         raise FloatingPointError(
-            f"{what}: the result overflowed to inf/NaN in {np.dtype(dtype)}; the weights or inputs "
-            "are too large for this precision (try net.astype(np.float64) or rescale x)"
+            f"{what}: the result overflowed to inf/NaN in {np.dtype(dtype)} (largest "
+            f"{np.finfo(dtype).max:.3g}); the weights or inputs are too large for it: {fix}"
         )
     return arr

@@ -20,6 +20,16 @@ import numbers
 import numpy as np
 
 LOSS_NAMES = {"mse": "mse", "cross_entropy": "cross_entropy", "ce": "cross_entropy"}
+
+# Divergence, one rule for train and kernel_gd: the loss is not finite, or exceeds
+# DIVERGENCE_FACTOR · (|C_0| + 1), C_0 the initial loss. Gradient flow never increases C (K
+# positive semi-definite), nor does gradient descent at a stable learning rate; 10⁶ leaves room
+# for the transients of a large but stable lr and still stops long before anything overflows.
+DIVERGENCE_FACTOR = 1e6
+
+
+def divergence_limit(loss0: float) -> float:
+    return DIVERGENCE_FACTOR * (abs(loss0) + 1.0)
 _EXPECTED = "'mse', 'cross_entropy' ('ce') or a callable loss(f, y) -> (value, d)"
 
 

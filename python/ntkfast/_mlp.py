@@ -100,9 +100,7 @@ class CheckedNet:
 
 
 def _parameterization(value) -> str:
-    if not isinstance(value, str) or value not in PARAMETERIZATIONS:
-        raise ValueError(f"parameterization: expected 'ntk' or 'standard', got {value!r}")
-    return value
+    return V.choice(value, "parameterization", PARAMETERIZATIONS)
 
 
 def _param(arr, name: str, shape: tuple[int, ...] | None, ndim: int, dtype: np.dtype | None):

@@ -34,6 +34,7 @@ class TrainCall(NamedTuple):
 
 
 def _positive_real(value, name: str) -> float:
+    value = V.scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a positive real number, got {value!r}")
     v = float(value)
@@ -43,6 +44,7 @@ def _positive_real(value, name: str) -> float:
 
 
 def _count(value, name: str, minimum: int) -> int:
+    value = V.scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     if value < minimum:
@@ -113,6 +115,8 @@ def parse(net, x, y, lr, steps, loss, x_test, record_every, track_ntk, progress)
     every = max(1, n_steps // 100) if record_every is None else _count(record_every, "record_every", 1)
     if isinstance(track_ntk, np.bool_):  # numpy's bools wherever Python's are accepted
         track_ntk = bool(track_ntk)
+    if isinstance(track_ntk, np.ndarray) and track_ntk.ndim == 0 and track_ntk.dtype.kind == "U":
+        track_ntk = str(track_ntk)  # a 0-d string array as its string, as for every option
     if not isinstance(track_ntk, (bool, str)):
         raise TypeError(f"track_ntk: expected False, True, 'trace' or 'full', got {type(track_ntk).__name__}")
     if track_ntk is not False and track_ntk not in TRACK_MODES:

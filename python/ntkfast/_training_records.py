@@ -7,11 +7,9 @@ from typing import Callable
 
 import numpy as np
 
+from ._losses import DIVERGENCE_FACTOR, divergence_limit  # noqa: F401  (the shared rule)
 from ._mlp import MLPParameters
 from ._training_args import TrainCall, trained_copy
-
-# Divergence: the loss is not finite, or exceeds DIVERGENCE_FACTOR · (|C_0| + 1).
-DIVERGENCE_FACTOR = 1e6
 
 
 @dataclass(frozen=True)
@@ -38,12 +36,9 @@ class TrainingDivergedError(FloatingPointError):
     diverged (its ``net`` is the network at the last of them)."""
 
     def __init__(self, message: str, history: TrainingHistory | None = None):
-        super().__init__(message)  # args = (message,): the error pickles (without its history)
+        # args = (message,), history in __dict__: pickle restores both (BaseException.__reduce__)
+        super().__init__(message)
         self.history = history
-
-
-def divergence_limit(loss0: float) -> float:
-    return DIVERGENCE_FACTOR * (abs(loss0) + 1.0)
 
 
 class Recorder:

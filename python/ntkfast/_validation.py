@@ -14,6 +14,28 @@ class OutputTooLargeError(ValueError, MemoryError):
     """The requested output would not fit in memory; raised before anything is allocated."""
 
 
+def scalar(value):
+    """A 0-d real numeric array as its numpy scalar (np.array(1.5) -> np.float64(1.5)), so that
+    every real-scalar argument accepts it as it accepts np.float64(1.5); anything else unchanged
+    (0-d bool, complex, string and object arrays then fail the caller's type check, as bools do)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return value[()]
+    return value
+
+
+def choice(value, name: str, options: tuple) -> str:
+    """One of the option strings; a 0-d numpy string array counts as its string. Checked as a
+    string first: `array in tuple` would raise numpy's ambiguous-truth error for arrays."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
+        value = str(value)
+    expected = " or ".join(repr(o) for o in options)
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
+    if value not in options:
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return str(value)  # a plain str (np.str_ too) for the binding
+
+
 def working_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)
@@ -48,8 +70,9 @@ def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.n
     if not np.isfinite(out).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
         if np.isfinite(arr[bad]):
+            wider = " or use float64" if np.dtype(dtype) == np.float32 else ""  # e.g. longdouble input
             raise ValueError(f"{name}: the value {arr[bad]!r} at index {bad} does not fit in {np.dtype(dtype)} "
-                             f"(largest {np.finfo(dtype).max:.3g}); scale the inputs or use float64")
+                             f"(largest {np.finfo(dtype).max:.3g}); scale the inputs{wider}")
         raise ValueError(f"{name}: contains NaN or infinity (first at index {bad})")
     return out
 
@@ -60,6 +83,7 @@ MAX_DEPTH = 1_000_000
 
 
 def depth(value) -> int:
+    value = scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"depth: expected an integer >= 1, got {value!r}")
     if value < 1 or value > MAX_DEPTH:
@@ -71,6 +95,7 @@ def memory_budget(value) -> int | None:
     """None (the default budget) or a positive, finite number of bytes, as an int."""
     if value is None:
         return None
+    value = scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"memory_budget: expected a positive number of bytes or None, got {value!r}")
     v = float(value)  # a Python int beyond int64 becomes a (finite) float here, not an error
@@ -80,6 +105,7 @@ def memory_budget(value) -> int | None:
 
 
 def nonnegative(value, name: str) -> float:
+    value = scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a non-negative real number, got {value!r}")
     v = float(value)

@@ -114,14 +114,22 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
         numpy number or 0-d array; not a bool or string: TypeError); d, the per-point derivative
         ∂ℓ/∂f_i, a real array (N, O) in any layout ((N,) also accepted when O = 1; another shape:
         ValueError). A non-finite value or d is a ValueError. Called once per right-hand side (d)
-        and once per requested time (value); what it raises propagates. :func:`ntkfast.train`
+        and once per requested time (value), plus once at f0 when t[0] > 0 (the initial loss of
+        the divergence rule); what it raises propagates. :func:`ntkfast.train`
         follows the same contract (one shared check).
     method : "dopri5" (default): adaptive Dormand–Prince 5(4) with error control on the training
         outputs, err = rms(e / (atol + rtol·max(|f|, |f_new|))) <= 1, PI step controller.
         "rk4": classical RK4 with fixed step ``dt`` (default N / max_i Σ_j |K_ij| <= N / λ_max,
         stable for MSE and cross-entropy); each interval between requested times is cut into the
-        fewest equal steps <= dt. Both land exactly on every requested time.
-    rtol, atol : dopri5 tolerances; None (default) picks them by loss. MSE and callables:
+        fewest equal steps <= dt. Both land exactly on every requested time. RK4 is stable for
+        steps h <= 2.785·N/λ_max(K) (MSE) and 2·2.785·N/λ_max(K) (cross-entropy, whose softmax
+        curvature is at most 1/2). With L = max(max_i K_ii, 1ᵀK1/N) <= λ_max (no eigensolve), a
+        dt whose steps exceed 2.785·N/L is refused for MSE (ValueError: certainly unstable), and
+        2·2.785·N/L warns for cross-entropy (RuntimeWarning: unstable wherever the softmax is not
+        saturated); a callable's curvature is unknown, so its dt is not judged beforehand.
+    rtol, atol : dopri5 tolerances; None (default) picks them by loss. rtol must be below 1 (at
+        1 a step may err by as much as the outputs); for MSE and cross-entropy atol must be below
+        max |y_train|, |f0_train| (the outputs' scale; ValueError otherwise). MSE and callables:
         rtol=1e-8, atol=1e-10, which agree with the MSE closed form to about 1e-9 relative (max
         error / max |f|, measured 3e-10 to 1.4e-9 for depth-3 ReLU NTKs of N = 12 to 1000
         Gaussian points, t up to 1000).
@@ -137,12 +145,17 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     -------
     KernelGDResult: ``f_train`` (T, N, O), ``f_test`` (T, M, O) or None, ``loss`` (T,),
     ``n_rhs`` (products K·D), ``n_steps`` (accepted), ``n_rejected`` (0 for rk4).
+
+    A solution whose outputs overflow, or whose loss at a requested time exceeds
+    10⁶·(|initial loss| + 1) (the divergence rule of :func:`ntkfast.train`; gradient flow never
+    increases the loss), raises FloatingPointError saying why instead of being returned.
     """
     threads = resolve_n_threads(n_threads)
     stats = _stats_with(threads)
-    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = args.parse_kernel_gd(
+    call = args.parse_kernel_gd(
         k_train, y_train, t, loss, f0_train, k_test_train, f0_test, method, rtol, atol, dt,
         max_steps, stats=stats)
+    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = call
     k = kern.k
     n = k.shape[0]
 
@@ -160,6 +173,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
         _core.apply_test_kernel(test.k, integral, test.f0, f_test, threads)
     loss_t = losses.loss_values(ls, f_train, tg)
     results.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
+    results.not_diverged(call, loss_t)
     return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss_t,
                           int(n_rhs), int(n_steps), int(n_rejected))
 

@@ -49,10 +49,30 @@ def _widths(widths) -> list[int]:
         raise TypeError(f"widths: expected a sequence of layer widths (n_0, ..., n_L), got {widths!r}") from None
     if len(ws) < 2:
         raise ValueError(f"widths: expected at least two widths (input and output), got {ws}")
+    ws = [V.scalar(n) for n in ws]
     for n in ws:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"widths: expected positive integers, got {ws}")
     return [int(n) for n in ws]
+
+
+_SEED_EXPECTED = ("None, a non-negative integer (or a sequence of them), or a numpy SeedSequence, "
+                  "BitGenerator or Generator")
+
+
+def _rng(seed) -> np.random.Generator:
+    """numpy.random.default_rng(seed), with errors that name ``seed`` (numpy's say "SeedSequence
+    expects int ..." or "expected non-negative integer"). A 0-d integer array counts as its
+    integer (numpy refused it with "len() of unsized object"); bools are refused, as for every
+    integer argument here (numpy would take True as 1)."""
+    if isinstance(seed, np.ndarray) and seed.ndim == 0:
+        seed = seed[()]
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed: expected {_SEED_EXPECTED}, got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed: expected {_SEED_EXPECTED}, got {seed!r} ({exc})") from None
 
 
 def init_mlp(widths, *, activation="relu", weight_std=1.0, bias_std=0.0, parameterization="ntk",
@@ -60,7 +80,8 @@ def init_mlp(widths, *, activation="relu", weight_std=1.0, bias_std=0.0, paramet
     """Draw an MLP with widths (n_0, ..., n_L).
 
     ``"ntk"``: all parameters N(0, 1). ``"standard"``: W^(l) ~ N(0, σ_w²/n_l), b^(l) ~ N(0, β²).
-    ``seed`` is anything ``numpy.random.default_rng`` accepts; draws are made in float64 and cast,
+    ``seed`` is anything ``numpy.random.default_rng`` accepts except a bool (a 0-d integer array
+    counts as its integer); draws are made in float64 and cast,
     so float32 and float64 networks of one seed hold the same numbers up to rounding.
     """
     ws = _widths(widths)
@@ -68,10 +89,10 @@ def init_mlp(widths, *, activation="relu", weight_std=1.0, bias_std=0.0, paramet
     sw = V.nonnegative(weight_std, "weight_std")
     sb = V.nonnegative(bias_std, "bias_std")
     _parameterization(parameterization)  # before drawing: a typo must not cost the draws
+    rng = _rng(seed)
     n_params = sum((a + 1) * b for a, b in zip(ws[:-1], ws[1:]))
     V.check_output_fits(n_params * (8 + dt.itemsize), f"an MLP with {n_params} parameters",
                         "use smaller widths")
-    rng = np.random.default_rng(seed)
     weights, biases = [], []
     for n_in, n_out in zip(ws[:-1], ws[1:]):
         w = rng.standard_normal((n_out, n_in))

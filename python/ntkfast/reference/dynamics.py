@@ -206,9 +206,10 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     """numpy version of :func:`ntkfast.kernel_gd` (RK4 with fixed dt, or dopri5 with the same
     step control as the C++ core). ``n_threads`` is accepted for the same signature; numpy's BLAS
     decides its own threading."""
-    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = args.parse_kernel_gd(
+    call = args.parse_kernel_gd(
         k_train, y_train, t, loss, f0_train, k_test_train, f0_test, method, rtol, atol, dt,
         max_steps)
+    kern, tg, ts, ls, f0, test, meth, rt, at, h, steps = call
     k = kern.k
     check_unused_n_threads(n_threads)
 
@@ -223,6 +224,7 @@ def kernel_gd(k_train, y_train, t, *, loss="mse", f0_train=None, k_test_train=No
     f_test = np.array(out_t) if test.k is not None else None
     loss_t = losses.loss_values(ls, f_train, tg)
     results.finite_outputs("kernel_gd", tg, f0, f_test=f_test, loss=loss_t)
+    results.not_diverged(call, loss_t)
     return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss_t,
                           rhs.count, n_steps, n_rej)
 
