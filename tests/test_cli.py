@@ -36,3 +36,14 @@ def test_version(capsys):
         cli.main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"ntkfast {ntkfast.__version__}"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_results_file_that_cannot_be_written_is_a_clear_error(capsys):
+    # /dev/full passes the up-front check (it is writable) and fails on write: that used to end
+    # in an OSError traceback after the whole benchmark had run
+    argv = ["bench", "--suite", "kernels", "--sizes", "16", "--depths", "2", "--activations",
+            "relu", "--dtypes", "f64", "--repeat", "1", "--no-reference", "--json", "/dev/full"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "could not write the results to /dev/full" in err and "Traceback" not in err

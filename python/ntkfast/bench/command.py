@@ -2,6 +2,8 @@
 (``kernels``, ``empirical``, ``dynamics``), each printed as it finishes, then saved as JSON."""
 from __future__ import annotations
 
+import sys
+
 from .._argtypes import int_list, name_list, output_path, positive_int, threads
 from ..activations import NAMES
 from .reporting import save_json
@@ -87,6 +89,11 @@ def main(args) -> int:
         saved["dynamics"] = D.run(opts)
         print(D.report(saved["dynamics"]), flush=True)
     if args.json:
-        save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)
+        try:
+            save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)
+        except OSError as e:  # a full disk, /dev/full, a folder removed meanwhile
+            print(f"ntkfast bench: error: could not write the results to {args.json}: {e}",
+                  file=sys.stderr)
+            return 1
         print(f"results saved to {args.json}")
     return 0

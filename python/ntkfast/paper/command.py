@@ -66,6 +66,10 @@ def main(args) -> int:
     if missing is not None:
         _log(f"error: {missing}")
         return 1
-    getattr(plot, f"plot_{args.figure}")(data, out)
+    try:
+        getattr(plot, f"plot_{args.figure}")(data, out)
+    except OSError as e:  # a full disk, /dev/full, a folder removed meanwhile
+        _log(f"error: could not write {out}: {e}")
+        return 1
     print(f"\nwrote {out} ({time.perf_counter() - start:.1f} s in all)")
     return 0
