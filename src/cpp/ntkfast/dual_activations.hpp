@@ -19,23 +19,18 @@
 
 namespace ntkfast {
 
-// sin t − t cos t for 0 <= t <= π/2, given s = sin t and c = cos t: its Taylor series below t = 1
-// (the direct difference cancels there: ~t³/3 from two terms ~t), the difference above (at most 3
-// bits lost at t = 1). Coefficients (−1)^(k+1) 2k/(2k+1)!, k = 1..9: the tenth term is below 1e-18
-// relative at t = 1.
+// sin t − t cos t for 0 <= t <= π/2, given s = sin t and c = cos t. It only enters the gaps next
+// to terms ~t² (J(0) ∓ J(θ) below), so it needs an absolute error well below eps·t², not full
+// relative accuracy: the direct difference (error ~eps·t) above t = 1/4, and below it the first
+// five terms of the series (−1)^(k+1) 2k t^(2k+1)/(2k+1)!, whose remainder is ~1e-17 t² there.
 template <class T> inline T sin_minus_t_cos(T t, T s, T c) {
     const T t2 = t * t;
-    T p = T(1.47971434439237934001e-16);
-    p = p * t2 + T(-4.49833160695283295698e-14);
-    p = p * t2 + T(1.07060292245477427658e-11);
-    p = p * t2 + T(-1.92708526041859370430e-09);
-    p = p * t2 + T(2.50521083854417175769e-07);
+    T p = T(2.50521083854417175769e-07);
     p = p * t2 + T(-2.20458553791887140088e-05);
     p = p * t2 + T(1.19047619047619058358e-03);
     p = p * t2 + T(-3.33333333333333328707e-02);
     p = p * t2 + T(3.33333333333333314830e-01);
-    const T series = t * t2 * p;
-    return t < T(1) ? series : s - t * c;
+    return t < T(0.25) ? t * t2 * p : s - t * c;
 }
 
 // ρ from its gaps: whichever is smaller carries the digits.
@@ -55,7 +50,9 @@ template <class T> inline T clamp_gap(T g) { return g < T(0) ? T(0) : (g > T(2) 
 //   θ <= π/2:  J(0) − J(θ) = (a²+b²)π u − (a−b)² h,        J(0) + J(θ) = (a²+b²)(2π − π u) + (a−b)² h
 //   θ >  π/2:  J(0) − J(θ) = (a+b)²π − (a−b)² h − 2abπ u,  J(0) + J(θ) = (a−b)²(π + h) + 2abπ u
 // (the second line with ε = π − θ; it matters where φ is even, abs: antipodal points coincide).
-template <class T> struct ReluLikeDual {
+// Bias: whether β > 0. Without bias g = m exactly, and the division for g − m (a fifth of the
+// step's time) is left out.
+template <class T, bool Bias = true> struct ReluLikeDual {
     static constexpr bool kGaps = true;
     T sq;     // (a² + b²) / (2π)
     T ab2;    // 2ab / (2π)
@@ -90,14 +87,23 @@ template <class T> struct ReluLikeDual {
         const T t = upper ? theta : pm;
         const T u = upper ? gm : gp;
         const T h = sin_minus_t_cos(t, s, T(1) - u);
-        const T jm = upper ? half_a * u - b_pi * h : half_c - b_pi * h - ab * u;
-        const T jp = upper ? half_a * (T(2) - u) + b_pi * h : half_b + b_pi * h + ab * u;
+        // jm = c0 + c1 u − (a−b)²/2π h, jp = c2 + c3 u + (a−b)²/2π h, the c's chosen per branch.
+        const T bh = b_pi * h;
+        const T jm = (upper ? T(0) : half_c) + (upper ? half_a : -ab) * u - bh;
+        const T jp = (upper ? T(2) * half_a : half_b) + (upper ? -half_a : ab) * u + bh;
         const T m = wv * half_a * rr + bv;
         const T dr = ri - rj;
-        const T gm_m = g + m > T(0) ? wv_half_a_bv * dr * dr / (g + m) : T(0);  // g − m
+        // Unconditional arithmetic, selects after: the loop stays vectorised.
+        T gm_m = T(0);  // g − m
+        if constexpr (Bias) {
+            const T den = g + m;
+            gm_m = wv_half_a_bv * dr * dr / (den > T(0) ? den : T(1));
+        }
         const T p = wv * rr;
-        gm = g > T(0) ? clamp_gap((gm_m + p * jm) * ig) : T(1);
-        gp = g > T(0) ? clamp_gap((gm_m + p * jp + T(2) * bv) * ig) : T(1);
+        const T next_m = clamp_gap((gm_m + p * jm) * ig);
+        const T next_p = clamp_gap((gm_m + p * jp + T(2) * bv) * ig);
+        gm = g > T(0) ? next_m : T(1);
+        gp = g > T(0) ? next_p : T(1);
     }
 };
 
