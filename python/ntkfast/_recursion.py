@@ -121,7 +121,7 @@ class Prepared:
 
 
 # Points per block of the Mehler coefficients: bounds the (points × orders) temporaries.
-_BLOCK_POINTS = 8192
+_BLOCK_POINTS = 2048
 
 
 def _mehler_layer(act: Activation, k: np.ndarray, plan: _mehler.SeriesPlan, project):
@@ -154,8 +154,9 @@ class _Recursion:
     until :meth:`compact`, when the planner has not decided the compaction yet)."""
 
     def __init__(self, act: Activation, weight_var: float, bias_var: float, k: np.ndarray,
-                 theta: np.ndarray, project, keep: bool):
-        self.act, self.wv, self.bv, self.project, self.keep = act, weight_var, bias_var, project, keep
+                 theta: np.ndarray, project, keep: bool, budget: float = math.inf):
+        self.act, self.wv, self.bv, self.project = act, weight_var, bias_var, project
+        self.keep, self.budget = keep, budget  # stop keeping (drop) beyond budget bytes
         self.k, self.theta = k, theta
         self.sigma_rows, self.theta_rows, self.sdot_rows = [k], [theta], []
         self.coef_rows, self.d0_rows = [], []
@@ -175,6 +176,9 @@ class _Recursion:
                     stats.append((bool(c[:, 0::2].any()), bool(c[:, 1::2].any()), _mehler.tail_minima(c)))
                 if self.keep:
                     blocks.append(c if compaction is None else _compact(c, *compaction))
+                    if self.kept_bytes() + sum(b.nbytes for b in blocks) > self.budget:
+                        self.drop()
+                        blocks = []
             if self.keep:
                 axis = 0 if compaction is None else 1
                 self.coef_rows.append(np.concatenate(blocks, axis=axis) if len(blocks) > 1 else blocks[0])
@@ -257,7 +261,7 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     check_range("Σ", 1, k, limit)
     mehler = act.dual == "mehler" and depth > 1
     keep = total * depth * TABLE_BYTES_PER_POINT_LAYER <= table_budget
-    rec = _Recursion(act, weight_var, bias_var, k, k, project, keep)
+    rec = _Recursion(act, weight_var, bias_var, k, k, project, keep, table_budget)
     layer_max = [float(k.max())]
     series, stats = [], []
     sd = np.empty(0)

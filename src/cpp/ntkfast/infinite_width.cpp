@@ -27,9 +27,17 @@ template <class T> inline void advance(T e, T ed, T wv, T bv, T& k12, T& theta, 
     k12 = k_next;
 }
 
-// One layer step of a strip of entries for a dual that carries the gaps. A function of its own
-// with __restrict pointers: ten streams need more runtime alias checks than GCC makes, and
-// without the promise the loop was not vectorised (relu 2-3x slower).
+// Entries per strip of a gap-carrying dual are processed in whole multiples of this (the widest
+// vector, 16 floats): every entry then goes through the same vector instructions. A vectorised
+// loop's epilogue may contract a*b+c into FMAs differently from its body, which made an entry
+// depend on its position in the tile (1 ulp; tiles must equal the full Gram bit for bit).
+constexpr std::ptrdiff_t kStripPad = 16;
+
+inline std::ptrdiff_t padded(std::ptrdiff_t n) { return (n + kStripPad - 1) / kStripPad * kStripPad; }
+
+// One layer step of a strip of entries for a dual that carries the gaps (n a multiple of
+// kStripPad). A function of its own with __restrict pointers: ten streams need more runtime alias
+// checks than GCC makes, and without the promise the loop was not vectorised (relu 2-3x slower).
 template <class Dual, class T>
 void gap_strip(const Dual& dual, std::ptrdiff_t n, T* __restrict k12, T* __restrict theta,
                T* __restrict sdot, T* __restrict gm, T* __restrict gp, T ri, T iri, T ai,
@@ -95,9 +103,10 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
     const T unit_scale = std::sqrt(x_scale_), unit_bias = std::sqrt(bias_var_);
     auto fill = [&](const PointSet<T>& p, PerPoint& pp) {
         const std::size_t size = std::size_t(table_layers_ * p.n);
-        pp.r.resize(size);
-        pp.ir.resize(size);
-        pp.aux.resize(size);
+        // kStripPad more: padded strips read past the last point (never stored).
+        pp.r.assign(size + kStripPad, T(1));
+        pp.ir.assign(size + kStripPad, T(1));
+        pp.aux.assign(size + kStripPad, T(0));
         for (std::size_t q = 0; q < size; ++q) {
             const T k = p.sigma_diag[q];
             const T r = std::sqrt(k > T(0) ? k : T(0));
@@ -285,6 +294,11 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
         begin_row<Layerwise, Gaps>(i, j0, n, k12, sdot, theta, gm, gp);
+        const std::ptrdiff_t n_pad = Gaps ? padded(n) : n;
+        for (std::ptrdiff_t jj = n; jj < n_pad; ++jj) {  // lanes past the row: harmless values
+            k12[jj] = theta[jj] = sdot[jj] = T(0);
+            gm[jj] = gp[jj] = T(1);
+        }
         for (std::ptrdiff_t l = 0; l < steps_; ++l) {
             const std::size_t pi = std::size_t(l * n1 + i), pj = std::size_t(l * n2 + j0);
             const T ri = pp1_.r[pi], iri = pp1_.ir[pi], ai = pp1_.aux[pi];
@@ -297,8 +311,8 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
                 const T rni = pp1_.r[qi], irni = pp1_.ir[qi];
                 const T* rnj = pp2_.r.data() + qj;
                 const T* irnj = pp2_.ir.data() + qj;
-                gap_strip(dual, n, k12, theta, sdot, gm, gp, ri, iri, ai, rj, irj, aj, rni, irni,
-                          rnj, irnj, wv, bv);
+                gap_strip(dual, n_pad, k12, theta, sdot, gm, gp, ri, iri, ai, rj, irj, aj, rni,
+                          irni, rnj, irnj, wv, bv);
             } else {
 #pragma omp simd
                 for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
