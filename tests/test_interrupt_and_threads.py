@@ -1,5 +1,14 @@
-"""Long calls stop on Ctrl-C; the thread count follows n_threads, set_num_threads and OMP_NUM_THREADS."""
+"""Long calls stop on Ctrl-C; the thread count follows n_threads, set_num_threads and OMP_NUM_THREADS.
+
+The thread policy (ntkfast/_threads.py): OMP_NUM_THREADS and OpenMP's default are capped at the CPUs
+available to the process; explicit counts are honoured up to OVERSUBSCRIPTION times that. Whatever
+the environment says, a call must return the right result, never crash the process (libgomp aborts
+it when thread creation fails). Each such case runs in a fresh interpreter (OMP_NUM_THREADS is read
+at start-up, and a crash must not take pytest with it), with a timeout.
+"""
 import _thread
+import functools
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +18,9 @@ import numpy as np
 import pytest
 
 import ntkfast
+from ntkfast import _threads
+
+CPUS = len(os.sched_getaffinity(0))
 
 
 def test_ctrl_c_interrupts_a_long_call():
@@ -43,14 +55,90 @@ def test_ctrl_c_interrupts_an_empirical_ntk():
 
 def _threads_in_subprocess(env_threads, code="import ntkfast; print(ntkfast.get_num_threads())"):
     env = dict(os.environ, OMP_NUM_THREADS=str(env_threads))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, timeout=120)
     return int(out.stdout.strip())
 
 
 @pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
 def test_omp_num_threads_is_the_default():
     assert _threads_in_subprocess(1) == 1
-    assert _threads_in_subprocess(3) == 3
+    assert _threads_in_subprocess(CPUS) == CPUS
+    # capped at the CPUs of the process, as scikit-learn caps its OpenMP default
+    assert _threads_in_subprocess(CPUS + 1) == CPUS
+
+
+# Every compiled family in one script: infinite-width kernels, the empirical NTK (OpenBLAS inside
+# OpenMP tiles), the kernel ODE and MLP training. It prints get_num_threads() and a digest of the
+# results, which must match the same calls on one thread here (results are bit-identical for any
+# count). OMP_NUM_THREADS=100000 crashed with SIGSEGV, 60000 with "Thread creation failed".
+_RESULTS_SCRIPT = """
+import hashlib, json, numpy as np, ntkfast
+N_THREADS = {n_threads}
+def results(n_threads):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 6))
+    net = ntkfast.init_mlp([6, 24, 24, 2], seed=2)
+    k = ntkfast.ntk(x, depth=3, n_threads=n_threads)
+    e = ntkfast.empirical_ntk(net, x, n_threads=n_threads)
+    g = ntkfast.kernel_gd(k, np.sin(x[:, :2]), [0.5, 1.0], n_threads=n_threads).f_train
+    h = ntkfast.train(net, x, np.sin(x[:, :2]), lr=0.3, steps=2, progress=False,
+                      n_threads=n_threads).f_train
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (k, e, g, h))).hexdigest()
+if __name__ == "__main__":
+    print(json.dumps({{"threads": ntkfast.get_num_threads(), "digest": results(N_THREADS)}}))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _expected_digest():
+    namespace = {}
+    exec(_RESULTS_SCRIPT.format(n_threads=1), namespace)
+    return namespace["results"](1)
+
+
+def _json_line(out: subprocess.CompletedProcess) -> dict:
+    """The JSON line a script printed last (libraries may print their own lines too)."""
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    assert out.returncode == 0 and lines, (
+        f"rc {out.returncode}\nstdout:\n{out.stdout[-2000:]}\nstderr:\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def _run_results_script(env_threads, n_threads=None, setup=""):
+    env = dict(os.environ)
+    if env_threads is None:
+        env.pop("OMP_NUM_THREADS", None)
+    else:
+        env["OMP_NUM_THREADS"] = env_threads
+    code = setup + _RESULTS_SCRIPT.format(n_threads=n_threads)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    return _json_line(out)
+
+
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+@pytest.mark.parametrize("env_threads, threads", [
+    ("100000", CPUS), ("60000", CPUS),          # the issue's crash and abort
+    ("99999999999", CPUS),                      # beyond int: libgomp hands back a truncated value
+    ("3000000000", CPUS),                       # beyond int: truncated to a negative one
+    ("4,2", min(4, CPUS)),                      # nested levels: the first counts
+    # refused by libgomp itself (its own message on stderr): OpenMP's default, every CPU
+    ("0", CPUS), ("-3", CPUS), ("abc", CPUS), ("", CPUS),
+])
+def test_any_omp_num_threads_gives_the_right_result(env_threads, threads):
+    got = _run_results_script(env_threads)
+    assert got["threads"] == threads
+    assert got["digest"] == _expected_digest()
+
+
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_the_largest_explicit_count_runs():
+    # n_threads=MAX_THREADS is allowed; it runs on OVERSUBSCRIPTION x CPUS threads, not 4096
+    got = _run_results_script("1", n_threads=_threads.MAX_THREADS,
+                              setup=f"import ntkfast; ntkfast.set_num_threads({_threads.MAX_THREADS})\n")
+    assert got["threads"] == _threads.OVERSUBSCRIPTION * CPUS
+    assert got["digest"] == _expected_digest()
 
 
 def test_set_num_threads_overrides_and_resets():
@@ -59,13 +147,27 @@ def test_set_num_threads_overrides_and_resets():
         ntkfast.set_num_threads(1)
         assert ntkfast.get_num_threads() == 1
         ntkfast.set_num_threads(-1)
-        assert ntkfast.get_num_threads() == len(os.sched_getaffinity(0))
+        assert ntkfast.get_num_threads() == CPUS
+        ntkfast.set_num_threads(CPUS + 1)                 # oversubscription is honoured...
+        assert ntkfast.get_num_threads() == CPUS + 1
+        ntkfast.set_num_threads(_threads.MAX_THREADS)     # ...up to a cap
+        assert ntkfast.get_num_threads() == _threads.OVERSUBSCRIPTION * CPUS
+        ntkfast.set_num_threads(-_threads.MAX_THREADS)
+        assert ntkfast.get_num_threads() == 1
     finally:
         ntkfast.set_num_threads(None)
     assert ntkfast.get_num_threads() == before
+    assert 1 <= before <= CPUS
 
 
 @pytest.mark.parametrize("bad", [0, "2", 1.5])
 def test_set_num_threads_rejects_bad_values(bad):
     with pytest.raises((ValueError, TypeError), match="n_threads"):
         ntkfast.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("bad", [_threads.MAX_THREADS + 1, -_threads.MAX_THREADS - 1, True])
+def test_n_threads_out_of_range_is_refused(bad):
+    with pytest.raises((ValueError, TypeError), match="n_threads"):
+        ntkfast.ntk(np.ones((2, 3)), depth=1, n_threads=bad)
+

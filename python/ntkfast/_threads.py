@@ -1,8 +1,19 @@
-"""Thread-count policy shared by every compiled call.
+"""Thread-count policy shared by every compiled call: one resolution path.
 
-``n_threads=None`` means the process-wide setting from :func:`set_num_threads`, or, if that was
-never called, OpenMP's default (which honours ``OMP_NUM_THREADS``). Negative values count down
-from the number of CPUs as in scikit-learn (-1: all CPUs, -2: all but one); 0 is an error.
+- ``n_threads=None`` means the process-wide setting from :func:`set_num_threads`, or, if that was
+  never called, OpenMP's default: ``OMP_NUM_THREADS`` as the OpenMP runtime parsed it (libgomp
+  ignores a value it cannot parse, with its own message on stderr, and then uses every CPU),
+  capped at the CPUs available to this process (``os.sched_getaffinity``), as scikit-learn's
+  ``_openmp_effective_n_threads`` caps OpenMP's default (scikit-learn lets a set OMP_NUM_THREADS
+  through; here it is capped too: above the CPU count it only oversubscribes, and a huge value
+  crashed the process). A huge ``OMP_NUM_THREADS`` therefore means "all CPUs".
+- An explicit count (``n_threads=k`` or ``set_num_threads(k)``) is honoured up to
+  ``OVERSUBSCRIPTION`` times the CPU count and capped there: more threads than that are never
+  faster, and libgomp aborts the whole process when it cannot create a thread. Negative values
+  count down from the number of CPUs as in scikit-learn (-1: all CPUs, -2: all but one); 0, counts
+  beyond ``MAX_THREADS`` and non-integers are errors.
+
+Results are bit-identical for any thread count, so the caps change only the speed.
 """
 from __future__ import annotations
 
@@ -23,12 +34,17 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-# More threads than any machine offers is a typo; it would fail deep in OpenMP (or the binding's
-# int) with a message that does not name the argument.
+# Range of the argument itself, the same on every machine: beyond it the count is a typo, refused
+# with a message that names the argument.
 MAX_THREADS = 4096
+# Explicit counts are capped at this many threads per available CPU. Above the CPU count they only
+# serve tests of thread invariance on small machines; the cap keeps the largest allowed request
+# far from the process's thread limits.
+OVERSUBSCRIPTION = 4
 
 
 def _check(n_threads, name: str) -> int:
+    """Validate a count; negative counts become positive ones (uncapped)."""
     try:
         if isinstance(n_threads, (bool, np.bool_)):
             raise TypeError
@@ -44,17 +60,26 @@ def _check(n_threads, name: str) -> int:
     return n
 
 
+def _requested(n: int | None) -> int:
+    """The count before fork handling: a checked explicit count, capped, or the default."""
+    cpus = _cpu_count()
+    if n is None:
+        n = _global_threads
+    if n is None:
+        return max(1, min(int(_core.default_threads()), cpus))
+    return min(n, OVERSUBSCRIPTION * cpus)
+
+
 def set_num_threads(n_threads: int | None) -> None:
-    """Set the default thread count of all ntkfast calls; ``None`` restores OpenMP's default."""
+    """Set the default thread count of all ntkfast calls; ``None`` restores OpenMP's default
+    (``OMP_NUM_THREADS``, capped at the number of CPUs)."""
     global _global_threads
     _global_threads = None if n_threads is None else _check(n_threads, "n_threads")
 
 
 def get_num_threads() -> int:
     """The thread count an ntkfast call with ``n_threads=None`` uses."""
-    if _global_threads is not None:
-        return _global_threads
-    return max(1, int(_core.default_threads()))
+    return _requested(None)
 
 
 def check_unused_n_threads(n_threads) -> None:
@@ -65,6 +90,5 @@ def check_unused_n_threads(n_threads) -> None:
 
 
 def resolve_n_threads(n_threads: int | None) -> int:
-    if n_threads is None:
-        return get_num_threads()
-    return _check(n_threads, "n_threads")
+    """The thread count for a compiled call about to run (the only path to one)."""
+    return _requested(None if n_threads is None else _check(n_threads, "n_threads"))

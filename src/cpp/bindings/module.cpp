@@ -15,7 +15,8 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "ntkfast compiled core (private; use the ntkfast package)";
     m.def("openmp_enabled", &ntkfast::openmp_enabled, "Whether the core was built with OpenMP.");
     m.def("default_threads", &ntkfast::default_threads,
-          "OpenMP's default thread count (honours OMP_NUM_THREADS); 1 without OpenMP.");
+          "OpenMP's default thread count (honours OMP_NUM_THREADS; INT_MAX for a value too big "
+          "for int); 1 without OpenMP.");
     bind_infinite_width(m);
     bind_row_projection(m);
     bind_empirical(m);
