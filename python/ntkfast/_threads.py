@@ -12,6 +12,8 @@
   faster, and libgomp aborts the whole process when it cannot create a thread. Negative values
   count down from the number of CPUs as in scikit-learn (-1: all CPUs, -2: all but one); 0, counts
   beyond ``MAX_THREADS`` and non-integers are errors.
+- In a process forked after a multi-threaded call, every call runs on one thread (GCC's OpenMP
+  runtime does not survive fork; see src/cpp/ntkfast/threading.hpp), with one RuntimeWarning.
 
 Results are bit-identical for any thread count, so the caps change only the speed.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import operator
 import os
+import warnings
 
 import numpy as np
 
@@ -41,6 +44,14 @@ MAX_THREADS = 4096
 # serve tests of thread invariance on small machines; the cap keeps the largest allowed request
 # far from the process's thread limits.
 OVERSUBSCRIPTION = 4
+
+_FORK_MESSAGE = (
+    "ntkfast: this process was forked after ntkfast had run a multi-threaded OpenMP region; the "
+    "OpenMP runtime's threads do not survive fork (calling into it with more than one thread "
+    "would hang), so every ntkfast call in this process runs on one thread. To keep threads in "
+    "child processes, use the 'spawn' or 'forkserver' start method "
+    "(multiprocessing.get_context('spawn')), or fork before the first threaded ntkfast call.")
+_fork_warned_pid: int | None = None
 
 
 def _check(n_threads, name: str) -> int:
@@ -78,7 +89,10 @@ def set_num_threads(n_threads: int | None) -> None:
 
 
 def get_num_threads() -> int:
-    """The thread count an ntkfast call with ``n_threads=None`` uses."""
+    """The thread count an ntkfast call with ``n_threads=None`` uses (1 in a process forked after
+    a multi-threaded call)."""
+    if _core.threads_lost_to_fork():
+        return 1
     return _requested(None)
 
 
@@ -91,4 +105,17 @@ def check_unused_n_threads(n_threads) -> None:
 
 def resolve_n_threads(n_threads: int | None) -> int:
     """The thread count for a compiled call about to run (the only path to one)."""
-    return _requested(None if n_threads is None else _check(n_threads, "n_threads"))
+    want = _requested(None if n_threads is None else _check(n_threads, "n_threads"))
+    got = int(_core.claim_threads(want))
+    if got < want:
+        _warn_forked()
+    return got
+
+
+def _warn_forked() -> None:
+    global _fork_warned_pid
+    pid = os.getpid()
+    if _fork_warned_pid != pid:  # once per process (the flag is inherited by a forked child)
+        _fork_warned_pid = pid
+        # stacklevel: _warn_forked, resolve_n_threads, the public function, its caller
+        warnings.warn(_FORK_MESSAGE, RuntimeWarning, stacklevel=4)

@@ -32,4 +32,22 @@ inline int default_threads() {
 #endif
 }
 
+// Fork safety. GCC's libgomp keeps the threads of a multi-threaded region in a per-thread pool,
+// docked at a barrier between regions, and installs no fork handler: in a child forked after such
+// a region the pool's bookkeeping is copied but its threads are not, and the next multi-threaded
+// region waits at that barrier forever. A one-thread region never touches the pool, so a child
+// that runs every region on one thread works. The core remembers whether this process may have
+// started pool threads; a pthread_atfork child handler (installed with the module, so it covers
+// forks that bypass Python too) turns that into "threads lost" for the child and its descendants.
+
+// The thread count a compiled call may use when n were requested: 1 in a process that lost its
+// OpenMP threads to fork, else n. A result above 1 marks this process as having pool threads.
+int claim_threads(int n);
+
+// Whether this process was forked after a multi-threaded region had run (in it or an ancestor).
+bool threads_lost_to_fork();
+
+// Registers the child handler once; later calls do nothing.
+void install_fork_handler();
+
 }  // namespace ntkfast
