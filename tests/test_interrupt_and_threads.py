@@ -13,12 +13,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import ntkfast
-from ntkfast import _threads
+from ntkfast import _interruptible, _threads
 
 CPUS = len(os.sched_getaffinity(0))
 
@@ -171,3 +172,83 @@ def test_n_threads_out_of_range_is_refused(bad):
     with pytest.raises((ValueError, TypeError), match="n_threads"):
         ntkfast.ntk(np.ones((2, 3)), depth=1, n_threads=bad)
 
+
+# --- Ctrl-C during LAPACK ------------------------------------------------------------------------
+# numpy runs signal handlers only when eigh returns: before the fix, kernel_gd_mse at N = 6000
+# raised KeyboardInterrupt 25 s after SIGINT. The script runs in its own interpreter so that the
+# abandoned eigh (it finishes in the background) dies with it instead of loading the next tests.
+_EIGH_INTERRUPT_SCRIPT = """
+import _thread, json, threading, time, traceback
+import numpy as np, ntkfast
+n = {n}
+rng = np.random.default_rng(0)
+a = rng.random((n, n))
+k = n * np.eye(n) + (a + a.T)    # positive definite; eigh costs the same as for a real kernel
+y = rng.standard_normal(n)
+sent = []
+def interrupt():
+    sent.append(time.perf_counter())
+    _thread.interrupt_main()
+timer = threading.Timer({delay}, interrupt)
+start = time.perf_counter()
+timer.start()
+try:
+    ntkfast.{call}
+    out = {{"finished_after": time.perf_counter() - start}}
+except KeyboardInterrupt as error:
+    frames = traceback.extract_tb(error.__traceback__)
+    out = {{"latency": time.perf_counter() - sent[0],
+            "where": [f.name for f in frames if f.filename.endswith("_interruptible.py")]}}
+print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.parametrize("call", [
+    "kernel_gd_mse(k, y, [1.0, np.inf])",
+    "reference.kernel_gd_mse(k, y, [1.0, np.inf])",
+])
+def test_ctrl_c_interrupts_an_eigh(call):
+    # N = 4000: the eigh takes over 10 s on one BLAS thread (conftest sets OPENBLAS_NUM_THREADS=1
+    # for the suite); the interrupt comes 0.5 s into it and must be raised within 1 s (it came
+    # 12.2 s after it before the fix).
+    code = _EIGH_INTERRUPT_SCRIPT.format(n=4000, delay=0.5, call=call)
+    got = _json_line(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    timeout=300))
+    assert "latency" in got, f"not interrupted: the call finished after {got['finished_after']:.1f} s"
+    assert got["latency"] < 1.0
+    assert got["where"] == ["eigh", "run"]   # raised while waiting for the worker thread
+
+
+def test_interruptible_run_stops_waiting_on_ctrl_c():
+    # time.sleep releases the GIL like LAPACK does; the worker sleeps on after the interrupt
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _interruptible.run(time.sleep, 5.0)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 1.2
+
+
+def test_interruptible_run_returns_and_raises_what_the_call_does():
+    a = np.random.default_rng(1).standard_normal((_interruptible.EIGH_MIN_ORDER, 3))
+    k = a @ a.T
+    lam, v = _interruptible.eigh(k)
+    want_lam, want_v = np.linalg.eigh(k)
+    np.testing.assert_array_equal(lam, want_lam)
+    np.testing.assert_array_equal(v, want_v)
+    big = np.ones((600, 600))
+    np.testing.assert_array_equal(_interruptible.matmul(big, big), big @ big)
+
+    error = np.linalg.LinAlgError("from the worker")
+
+    def fail():
+        raise error
+
+    with pytest.raises(np.linalg.LinAlgError) as info:
+        _interruptible.run(fail)
+    assert info.value is error                  # the same object, not a copy or a wrapper
+    with pytest.raises(np.linalg.LinAlgError, match="square"):  # numpy's, through the worker
+        _interruptible.eigh(np.ones((_interruptible.EIGH_MIN_ORDER, _interruptible.EIGH_MIN_ORDER + 1)))
