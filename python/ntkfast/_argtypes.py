@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._threads import MAX_THREADS
+from ._thread_args import MAX_THREADS
 
 
 def int_list(text: str) -> tuple:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _interruptible as interruptible
+
 # An eigenvalue below −INDEFINITE_TOL·λ_max is not rounding: the kernel is not a kernel.
 INDEFINITE_TOL = 1e-6
 
@@ -13,7 +15,7 @@ def spectrum(k: np.ndarray, ridge: float, name: str = "k_train"):
     """eigh of K + ridge·I, which eigenvalues count as 0 (below N·eps·λ_max, negative rounding
     included), and a refusal when K is clearly indefinite (its dynamics would blow up)."""
     n = k.shape[0]
-    lam, v = np.linalg.eigh(k + ridge * np.eye(n) if ridge else k)
+    lam, v = interruptible.eigh(k + ridge * np.eye(n) if ridge else k)
     top = max(float(lam.max()), 0.0)
     if lam.min() < -INDEFINITE_TOL * top or (top == 0.0 and lam.min() < 0.0):
         raise ValueError(

@@ -19,6 +19,7 @@ from . import _dynamics_losses as losses
 from . import _dynamics_results as results
 from . import _spectral as spectral
 from ._dynamics_results import EnsembleResult, KernelGDResult
+from ._interruptible import matmul  # a @ b; when large, Ctrl-C can stop the wait
 from ._threads import resolve_n_threads
 from .kernels import kernels
 
@@ -72,7 +73,7 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     n = k.shape[0]
 
     lam, v, zero = spectral.spectrum(k, r)
-    kv = None if test.k is None else test.k @ v  # (M, N), applied once per time below
+    kv = None if test.k is None else matmul(test.k, v)  # (M, N), applied once per time below
     f_train = np.empty((ts.size, n, tg.y.shape[1]))
     f_test = None if kv is None else np.empty((ts.size, kv.shape[0], tg.y.shape[1]))
     # y or f0 near float64's limit overflow here (residual, projections, squares): checked below
@@ -210,9 +211,9 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
     sigma = kr.nngp
     k_all = kr.ntk if which == "ntk" else sigma
     lam, v, zero = spectral.spectrum(np.ascontiguousarray(k_all[:n, :n]), r)
-    kv = k_all[n:, :n] @ v                  # K(x*, X) V, (M, N)
-    sv = v.T @ sigma[:n, n:]                # Vᵀ Σ_X*, (N, M)
-    ssv = v.T @ sigma[:n, :n] @ v           # Vᵀ Σ_XX V, (N, N)
+    kv = matmul(k_all[n:, :n], v)           # K(x*, X) V, (M, N)
+    sv = matmul(v.T, sigma[:n, n:])         # Vᵀ Σ_X*, (N, M)
+    ssv = matmul(matmul(v.T, sigma[:n, :n]), v)  # Vᵀ Σ_XX V, (N, N)
     coef = v.T @ tg.y                       # (N, O)
     s_test = sigma[n:, n:]
     mean = np.empty((ts.size, m, tg.y.shape[1]))
@@ -223,11 +224,11 @@ def infinite_ensemble(x_train, y_train, x_test, t, *, get="ntk", depth, activati
         q = kv * g                          # T_t = q Vᵀ
         mean[j] = q @ coef
         if want_cov:
-            cross = q @ sv                  # T_t Σ_X*
-            c = s_test - cross - cross.T + q @ ssv @ q.T
+            cross = matmul(q, sv)           # T_t Σ_X*
+            c = s_test - cross - cross.T + matmul(matmul(q, ssv), q.T)
             cov[j] = 0.5 * (c + c.T)
             var[j] = np.diagonal(cov[j])
         else:
-            var[j] = np.diagonal(s_test) - 2 * np.einsum("mn,nm->m", q, sv) + np.einsum("mn,mn->m", q @ ssv, q)
+            var[j] = np.diagonal(s_test) - 2 * np.einsum("mn,nm->m", q, sv) + np.einsum("mn,mn->m", matmul(q, ssv), q)
     np.maximum(var, 0.0, out=var)           # rounding can leave tiny negatives
     return EnsembleResult(ts, args.shaped(mean, tg), cov, var)

@@ -14,7 +14,7 @@ from .. import _dynamics_losses as losses
 from .. import _dynamics_results as results
 from .. import _spectral as spectral
 from .._dynamics_results import EnsembleResult, KernelGDResult
-from .._threads import check_unused_n_threads
+from .._thread_args import check_unused_n_threads
 from .kernels import kernels
 
 __all__ = ["kernel_gd_mse", "kernel_gd", "infinite_ensemble"]

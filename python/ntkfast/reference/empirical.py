@@ -10,7 +10,7 @@ from .. import _validation as V
 from .._empirical_args import EmpiricalNTK, finite_result, parse, parse_inputs
 from .._mlp import CheckedNet
 from .._numpy_mlp import quiet_overflow, features
-from .._threads import check_unused_n_threads
+from .._thread_args import check_unused_n_threads
 
 __all__ = ["apply", "empirical_ntk", "empirical_nngp"]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._kernel_args import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
 from . import _gaps
-from .._threads import check_unused_n_threads
+from .._thread_args import check_unused_n_threads
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._numpy_mlp import backward_update, forward
 from .._progress import ProgressBar
-from .._threads import check_unused_n_threads
+from .._thread_args import check_unused_n_threads
 from .._training_args import loss_and_d, parse, trained_copy
 from .._training_records import Recorder, divergence_limit
 from .empirical import apply as _apply
