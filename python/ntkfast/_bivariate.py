@@ -204,7 +204,7 @@ def elu_pair(s1, s2, rho, r, alpha: float):
     a1 = np.where(neg, (s1 - s2) + one_plus * s2, s1 + rho * s2)
     a2 = np.where(neg, (s2 - s1) + one_plus * s1, s2 + rho * s1)
     b1, b2 = r * s1, r * s2
-    lam = np.hypot(a1, b2)
+    lam = np.sqrt(a1 * a1 + b2 * b2)
     # λ = 0: no tilt at all (s1 = s2 = 0), or an empty wedge (ρ = -1, s1 = s2); any split of the
     # wedge then works, the one at ψ* = π gives the Λ(0; ...) below.
     pos = lam > 0

@@ -18,6 +18,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace ntkfast {
 
@@ -85,9 +87,30 @@ inline double mills_ratio(double x) {
     return (kMillsCheb[0] + t * b1 - b2) / (x + kMillsK);
 }
 
-// (M(0) - M(x)) / x for x >= 0 (1 at 0): Taylor series below 0.5, where the difference cancels.
-inline double mills_slope(double x) {
-    if (x >= 0.5) return (kMills0 - mills_ratio(x)) / x;
+// M at N points at once: the same Clenshaw recurrence run across the points, so that the loops
+// over points vectorise (one series per point would not).
+template <int N> inline void mills_ratio_n(const double* x, double* m) {
+    using namespace sector_detail;
+    double t2[N], b1[N], b2[N];
+    for (int i = 0; i < N; ++i) {
+        t2[i] = 2 * (x[i] - kMillsK) / (x[i] + kMillsK);
+        b1[i] = kMillsCheb[kMillsTerms - 1];
+        b2[i] = 0.0;
+    }
+    for (int j = kMillsTerms - 2; j >= 1; --j) {
+        for (int i = 0; i < N; ++i) {
+            const double b0 = kMillsCheb[j] + t2[i] * b1[i] - b2[i];
+            b2[i] = b1[i];
+            b1[i] = b0;
+        }
+    }
+    for (int i = 0; i < N; ++i) m[i] = (kMillsCheb[0] + 0.5 * t2[i] * b1[i] - b2[i]) / (x[i] + kMillsK);
+}
+
+// (M(0) - M(x)) / x for x >= 0 (1 at 0), given mx = M(x): the difference where it loses < 2
+// bits (x >= 0.5), the Taylor series below.
+inline double mills_slope(double x, double mx) {
+    if (x >= 0.5) return (kMills0 - mx) / x;
     // M(x) = Σ a_n x^n, a_0 = M(0), a_1 = -1, (n+1) a_{n+1} = a_{n-1}; result 1 - Σ_{n>=2} a_n x^{n-1}.
     struct Taylor {
         double a[25];
@@ -103,35 +126,81 @@ inline double mills_slope(double x) {
     return 1.0 - acc * x;
 }
 
+inline double mills_slope(double x) { return mills_slope(x, mills_ratio(x)); }
+
+// e^x at N points x in [-700, 0], vectorisable (libm's exp is not): x = n ln2 + r with
+// |r| <= ln2/2 (ln2 split in two, n ln2_hi exact), e^r by its Taylor polynomial to r^13
+// (remainder < 5e-18), 2^n written into the exponent bits. <= 2 ulp.
+template <int N> inline void exp_nonpositive_n(const double* x, double* y) {
+    constexpr double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238,
+                     ln2_lo = 1.9082149292705877e-10, shifter = 6755399441055744.0;  // 1.5·2^52
+    constexpr double c[14] = {1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664,
+                              0.008333333333333333, 0.001388888888888889, 0.0001984126984126984,
+                              2.48015873015873e-05, 2.7557319223985893e-06, 2.755731922398589e-07,
+                              2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10};
+    for (int i = 0; i < N; ++i) {
+        const double t = x[i] * log2e + shifter;  // n in the low mantissa bits (round to nearest)
+        const double n = t - shifter;
+        const double r = (x[i] - n * ln2_hi) - n * ln2_lo;
+        double p = c[13];
+        for (int k = 12; k >= 0; --k) p = p * r + c[k];
+        std::uint64_t bits;
+        std::memcpy(&bits, &t, sizeof bits);
+        bits = (bits + (1023 - (std::uint64_t(1) << 51))) << 52;  // (n + 1023) << 52
+        double scale;
+        std::memcpy(&scale, &bits, sizeof scale);
+        y[i] = p * scale;
+    }
+}
+
 // The quadrature of Λ for one tilt b = sC >= 0: node weights times the b-dependent factor, which
-// every Λ with the same b shares.
+// every Λ with the same b shares. Two rules at once (their exponentials in one vector batch).
 struct SectorRule {
     double w[sector_detail::kNodes];
     bool laguerre;
 };
 
-inline void sector_rule(double b, SectorRule& rule) {
+inline void sector_rules(double b1, double b2, SectorRule& rule1, SectorRule& rule2) {
     using namespace sector_detail;
-    rule.laguerre = b > kLaguerreFrom;
-    if (rule.laguerre) {
-        const double c = -0.5 / (b * b), ib = 1.0 / b;
-        for (int i = 0; i < kNodes; ++i)
-            rule.w[i] = kLaguerreW[i] * std::exp(c * kLaguerreX[i] * kLaguerreX[i]) * ib;
-    } else {
-        for (int i = 0; i < kNodes; ++i) rule.w[i] = kHalfGaussW[i] * std::exp(-b * kHalfGaussX[i]);
+    double arg[2 * kNodes], e[2 * kNodes];
+    SectorRule* rules[2] = {&rule1, &rule2};
+    const double bs[2] = {b1, b2};
+    for (int q = 0; q < 2; ++q) {
+        const double b = bs[q];
+        rules[q]->laguerre = b > kLaguerreFrom;
+        if (rules[q]->laguerre) {
+            const double c = -0.5 / (b * b);
+            for (int i = 0; i < kNodes; ++i) arg[q * kNodes + i] = c * kLaguerreX[i] * kLaguerreX[i];
+        } else {
+            for (int i = 0; i < kNodes; ++i) arg[q * kNodes + i] = -b * kHalfGaussX[i];
+        }
+    }
+    exp_nonpositive_n<2 * kNodes>(arg, e);
+    for (int q = 0; q < 2; ++q) {
+        if (rules[q]->laguerre) {
+            const double ib = 1.0 / bs[q];
+            for (int i = 0; i < kNodes; ++i) rules[q]->w[i] = kLaguerreW[i] * e[q * kNodes + i] * ib;
+        } else {
+            for (int i = 0; i < kNodes; ++i) rules[q]->w[i] = kHalfGaussW[i] * e[q * kNodes + i];
+        }
     }
 }
 
-// Λ(s; S, C), with `rule` made for b = sC.
-inline double scaled_sector(double s, double S, double C, const SectorRule& rule) {
+// The quadrature nodes of Λ(s; ·, C) under `rule` (made for b = sC): M is needed at these points.
+inline void sector_points(double s, double C, const SectorRule& rule, double* x) {
     using namespace sector_detail;
-    double acc = 0.0;
     if (rule.laguerre) {
         const double is = 1.0 / s;
-        for (int i = 0; i < kNodes; ++i) acc += rule.w[i] * mills_ratio(s + kLaguerreX[i] * is);
+        for (int i = 0; i < kNodes; ++i) x[i] = s + kLaguerreX[i] * is;
     } else {
-        for (int i = 0; i < kNodes; ++i) acc += rule.w[i] * mills_ratio(s + C * kHalfGaussX[i]);
+        for (int i = 0; i < kNodes; ++i) x[i] = s + C * kHalfGaussX[i];
     }
+}
+
+// Λ(s; S, C) from M at the points of sector_points.
+inline double sector_sum(double S, const SectorRule& rule, const double* m) {
+    double acc = 0.0;
+    for (int i = 0; i < sector_detail::kNodes; ++i) acc += rule.w[i] * m[i];
     return S * acc / kTwoPi;
 }
 

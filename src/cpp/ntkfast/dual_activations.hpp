@@ -107,7 +107,9 @@ constexpr int kSeriesTerms = 28;
 //   W_m = (m-1) W_{m-2} + ρ t W_{m-1} - ρ d_{m-1}     - [m=1] M(r t)/2π,
 // d_n = (-r)^n μ_n/√(2π), μ_n = E[Z^n 1{Z>0}], W_0 = E[C(u)B(v)], Z_0 = W_0 - E[CC]. Stops once the
 // next term is bounded (|Z_m| <= μ_m) by 1e-17 s t.
-inline double ee_series(double s, double t, double rho, double r, double w0, double e_cc) {
+// m_rt, slope_rt: M(r t) and M1(r t).
+inline double ee_series(double s, double t, double rho, double r, double w0, double e_cc,
+                        double m_rt, double slope_rt) {
     const double rt = r * t;
     double w2 = 0.0, w1 = w0, z2 = 0.0, z1 = w0 - e_cc;
     double total = 0.0, coef = 1.0, r_pow = 1.0;
@@ -117,8 +119,8 @@ inline double ee_series(double s, double t, double rho, double r, double w0, dou
         double z = (m - 1) * z2 + rho * t * w1;
         double w = (m - 1) * w2 + rho * t * w1 - rho * r_pow * mu_a / kSqrt2Pi;
         if (m == 1) {
-            z += rt * mills_slope(rt) / kTwoPi;
-            w -= mills_ratio(rt) / kTwoPi;
+            z += rt * slope_rt / kTwoPi;
+            w -= m_rt / kTwoPi;
         }
         coef *= s / m;
         total += coef * z;
@@ -139,7 +141,7 @@ inline double ee_series(double s, double t, double rho, double r, double w0, dou
 
 inline EluPair elu_dual_pair(double s1, double s2, double rho, double r, double alpha) {
     using elu_detail::kSeriesBelow;
-    const double pt = std::atan2(r, -rho);  // π - θ, accurate at both ends
+    const double pt = angle_from_cos(-rho, r);  // π - θ, accurate at both ends (vec_angle.hpp)
     const double e_cc = pt / kTwoPi;
     const double e_aa = s1 * s2 * (r + pt * rho) / kTwoPi;
     // s1 + ρ s2 cancels when ρ ≈ -1 and s1 ≈ s2: there 1 + ρ = r²/(1 - ρ), exact from r.
@@ -153,30 +155,39 @@ inline EluPair elu_dual_pair(double s1, double s2, double rho, double r, double 
         a2 = s2 + rho * s1;
     }
     const double b1 = r * s1, b2 = r * s2;
-    const double lam = std::hypot(a1, b2);
+    const double lam = std::sqrt(a1 * a1 + b2 * b2);
     SectorRule rule1, rule2;
-    sector_rule(b1, rule1);
-    sector_rule(b2, rule2);
-    const double lam1 = scaled_sector(s1, rho, r, rule1);
-    const double lam2 = scaled_sector(s2, rho, r, rule2);
-    // E[B(u)B(v)]: the quadrant wedge split at the steepest-descent direction of the tilt. λ = 0
-    // (no tilt, or the empty wedge of ρ = -1, s1 = s2): any split works, this one gives Λ(0; ...).
-    double e_bb;
-    if (lam > 0) {
-        const double il = 1.0 / lam;
-        e_bb = scaled_sector(lam, a1 * il, b2 * il, rule2) + scaled_sector(lam, a2 * il, b1 * il, rule1);
-    } else {
-        e_bb = scaled_sector(0.0, 1.0, 0.0, rule2) + scaled_sector(0.0, rho, r, rule1);
-    }
-    const double h1 = mills_ratio(s1) / (2 * kSqrt2Pi), h2 = mills_ratio(s2) / (2 * kSqrt2Pi);
+    sector_rules(b1, b2, rule1, rule2);
+    // M at the nodes of four sectors, and at s1, s2, r s1, r s2, in one batch: Λ(s1; ρ, r),
+    // Λ(s2; ρ, r), and the two halves of E[B(u)B(v)], the quadrant wedge split at the tilt's
+    // steepest-descent direction. λ = 0 (no tilt, or the empty wedge of ρ = -1, s1 = s2): any
+    // split works, this one gives Λ(0; 1, 0) + Λ(0; ρ, r).
+    constexpr int n = sector_detail::kNodes;
+    const double il = lam > 0 ? 1.0 / lam : 0.0;
+    const double S3 = lam > 0 ? a1 * il : 1.0, C3 = lam > 0 ? b2 * il : 0.0;
+    const double S4 = lam > 0 ? a2 * il : rho, C4 = lam > 0 ? b1 * il : r;
+    double x[4 * n + 4], m[4 * n + 4];
+    sector_points(s1, r, rule1, x);
+    sector_points(s2, r, rule2, x + n);
+    sector_points(lam, C3, rule2, x + 2 * n);
+    sector_points(lam, C4, rule1, x + 3 * n);
+    x[4 * n] = s1;
+    x[4 * n + 1] = s2;
+    x[4 * n + 2] = b1;
+    x[4 * n + 3] = b2;
+    mills_ratio_n<4 * n + 4>(x, m);
+    const double lam1 = sector_sum(rho, rule1, m), lam2 = sector_sum(rho, rule2, m + n);
+    const double e_bb = sector_sum(S3, rule2, m + 2 * n) + sector_sum(S4, rule1, m + 3 * n);
+    const double h1 = m[4 * n] / (2 * kSqrt2Pi), h2 = m[4 * n + 1] / (2 * kSqrt2Pi);
+    const double slope1 = mills_slope(b1, m[4 * n + 2]), slope2 = mills_slope(b2, m[4 * n + 3]);
     const double e_bc = h1 + lam1, e_cb = h2 + lam2;
     const double e_bd = h1 - lam1, e_db = h2 - lam2;
-    const double e_ae = s1 * s2 * (rho * e_db - r * mills_slope(r * s2) / kTwoPi);
-    const double e_ea = s1 * s2 * (rho * e_bd - r * mills_slope(r * s1) / kTwoPi);
+    const double e_ae = s1 * s2 * (rho * e_db - r * slope2 / kTwoPi);
+    const double e_ea = s1 * s2 * (rho * e_bd - r * slope1 / kTwoPi);
     double e_ee;
     if (s1 * s2 < kSeriesBelow) {
-        e_ee = s1 > s2 ? elu_detail::ee_series(s2, s1, rho, r, e_bc, e_cc)
-                       : elu_detail::ee_series(s1, s2, rho, r, e_cb, e_cc);
+        e_ee = s1 > s2 ? elu_detail::ee_series(s2, s1, rho, r, e_bc, e_cc, m[4 * n + 2], slope1)
+                       : elu_detail::ee_series(s1, s2, rho, r, e_cb, e_cc, m[4 * n + 3], slope2);
     } else {
         e_ee = e_bb - e_bc - e_cb + e_cc;
     }
