@@ -15,8 +15,8 @@ The one special function: with M(x) = Φ(-x)/φ(x) (Mills ratio, ~1/x) and S = s
     Λ(s; S, C) = E[e^{-s G1} 1{G1 > 0, 0 < G2 < G1 tan β}]  (G standard normal in R², β in [-π/2, π/2])
                = (S/2π) ∫_0^∞ exp(-t²/2 - sCt) M(s + Ct) dt
 
-(condition on G2 = t sin β and integrate G1 in closed form: e^{s²/2}Φ(-x0 - s) = φ(x0) e^{-s x0}
-M(x0 + s)). The integrand is positive and bounded by M(s) <= M(0): Λ is a scaled bivariate-normal
+(condition on G2 = t sin β and integrate over G1 > t cos β in closed form, using
+e^{s²/2} Φ(-x0 - s) = φ(x0) e^{-s x0} M(x0 + s)). The integrand is positive and bounded by M(s) <= M(0): Λ is a scaled bivariate-normal
 probability with full relative accuracy, |Λ| <= |β|/2π. In polar coordinates of the whitened
 pair, (X, Y) = R (cos ψ, cos(ψ - θ)), the quadrant {X < 0, Y < 0} is a wedge of angle π - θ, and a
 tilt e^{aX + bY} is e^{-λR} along the direction ψ* of steepest descent, λ² = a² + 2ρab + b².
@@ -35,9 +35,11 @@ Numerics. Λ by an 18-point Gauss rule: for b = sC <= 4 the rule of the weight e
 [0, ∞) applied to e^{-bt} M(s + Ct); beyond, t = z/b and Gauss–Laguerre applied to
 e^{-z²/2b²} M(s + z/s)/b. Measured against mpmath: <= 4e-16 relative for every b in [0, 40]. M by
 one Chebyshev series in t = (x - 4)/(x + 4) for all x >= 0 (27 terms, <= 4 ulp; no exp, no erfc,
-branch-free). Measured error of the kernels (tests/test_truth_closed_forms.py, against mpmath
-quadrature): <= 1e-15 of sqrt(E[φ(u)²] E[φ(v)²]) for Σ and Σ̇, at variances 0 to 300 and beyond
-(nothing overflows at any variance), any ρ in [-1, 1], α in {0, 0.5, 1, 2}.
+branch-free). Measured error against mpmath quadrature (tests/test_truth_closed_forms.py, and 100
+random and regime-boundary triples with variances 1e-10 to 8e4, ρ up to 1e-14 from ±1, α in
+{-0.7, 0, 0.5, 1, 2}):
+<= 1.5e-15 of sqrt(E[φ(u)²] E[φ(v)²]) for Σ and Σ̇. Nothing overflows at any variance (spot checks
+up to 1e10); ELU_MAX_VARIANCE in _recursion.py is the validated range, not a numerical limit.
 
 The node tables and series coefficients are generated (and re-checked) by
 tests/test_truth_closed_forms.py. This module serves the numpy reference and the per-point

@@ -20,7 +20,10 @@ from .activations import Activation
 
 # Above this the Mehler error bound (normally ~1e-11) is worth a warning.
 ACCURACY_WARNING = 1e-8
-# exp((k11 + k22)/2 + k12) in the ELU closed form overflows near k = 354.
+# ELU's kernels are validated against quadrature up to this layer variance, for every ρ
+# (tests/test_truth_closed_forms.py). Its formulas overflow nowhere any more (_bivariate.py: no
+# exponential of a large argument; spot checks up to variance 1e10 agree with mpmath to 3e-16), so
+# the limit could go, together with tests/test_truth.py's check that 900 is refused.
 ELU_MAX_VARIANCE = 300.0
 
 
@@ -40,9 +43,8 @@ def _closed_form_diagonal(act: Activation, k: np.ndarray) -> tuple[np.ndarray, n
     if act.dual == "elu":
         if k.max() > ELU_MAX_VARIANCE:
             raise ValueError(
-                f"activation: elu's closed form needs layer variances Σ(x,x) <= {ELU_MAX_VARIANCE:g} "
-                f"(its exponential terms overflow beyond), got {k.max():.3g}; scale the inputs or "
-                "weight_std/bias_std down")
+                f"activation: elu's kernels are validated for layer variances Σ(x,x) <= "
+                f"{ELU_MAX_VARIANCE:g}, got {k.max():.3g}; scale the inputs or weight_std/bias_std down")
         return elu_dual(k, k, k, act.alpha, same_point=True)
     raise AssertionError(act.dual)
 

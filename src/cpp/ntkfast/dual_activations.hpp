@@ -85,7 +85,7 @@ template <class T> struct SinDual {
 // the ReLU angle terms and a few scaled sector integrals Λ (bivariate_normal.hpp), none of which
 // multiplies exp(large) by a small probability; E[E(u)E(v)], O(s1 s2) but a difference of O(1)
 // terms, is a Taylor series in the smaller tilt when s1 s2 < 1/4. Derivation and measured
-// accuracy (<= 1e-15 of sqrt(E[φ(u)²] E[φ(v)²]) at every variance and ρ):
+// accuracy (<= 1.5e-15 of sqrt(E[φ(u)²] E[φ(v)²]) at every variance and ρ, given r):
 // python/ntkfast/_bivariate.py, the same maths in numpy.
 //
 // elu_dual_pair takes s = sqrt(k) of both points, ρ and r = sqrt(1 - ρ²) separately (near ρ = ±1
