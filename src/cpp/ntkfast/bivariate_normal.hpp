@@ -74,21 +74,8 @@ constexpr double kTwoPi = 6.28318530717958647692;
 constexpr double kSqrt2Pi = 2.50662827463100050242;
 constexpr double kMills0 = 1.25331413731550025121;  // M(0) = sqrt(π/2)
 
-// M(x) = Φ(-x)/φ(x) for x >= 0.
-inline double mills_ratio(double x) {
-    using namespace sector_detail;
-    const double t = (x - kMillsK) / (x + kMillsK), t2 = 2 * t;
-    double b1 = 0.0, b2 = 0.0;
-    for (int j = kMillsTerms - 1; j >= 1; --j) {  // Clenshaw
-        const double b0 = kMillsCheb[j] + t2 * b1 - b2;
-        b2 = b1;
-        b1 = b0;
-    }
-    return (kMillsCheb[0] + t * b1 - b2) / (x + kMillsK);
-}
-
-// M at N points at once: the same Clenshaw recurrence run across the points, so that the loops
-// over points vectorise (one series per point would not).
+// M(x) = Φ(-x)/φ(x) at N points x >= 0: the Clenshaw recurrence run across the points, so that
+// the loops over points vectorise (one series per point would not).
 template <int N> inline void mills_ratio_n(const double* x, double* m) {
     using namespace sector_detail;
     double t2[N], b1[N], b2[N];
@@ -126,7 +113,6 @@ inline double mills_slope(double x, double mx) {
     return 1.0 - acc * x;
 }
 
-inline double mills_slope(double x) { return mills_slope(x, mills_ratio(x)); }
 
 // e^x at N points x in [-700, 0], vectorisable (libm's exp is not): x = n ln2 + r with
 // |r| <= ln2/2 (ln2 split in two, n ln2_hi exact), e^r by its Taylor polynomial to r^13
