@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._bivariate import elu_dual
+from .._bivariate import elu_pair
 
 DUALS = ("relu_like", "elu")
 NEAR = 0.9  # |ρ| above which layer 1 measures the distance instead of subtracting
@@ -67,9 +67,7 @@ def step(call, gm, gp, r1, r2, g, ig):
     rr = np.outer(r1, r2)
     act = call.act
     if act.dual == "elu":
-        k1 = np.broadcast_to((r1 * r1)[:, None], rr.shape)
-        k2 = np.broadcast_to((r2 * r2)[None, :], rr.shape)
-        e, ed = elu_dual(k1, k2, rho * rr, act.alpha, rho=rho, r=s)
+        e, ed = elu_pair(r1[:, None], r2[None, :], rho, s, act.alpha)
         same = (gm == 0) & (r1[:, None] == r2[None, :])
         rho_next = np.where(g > 0, np.clip((wv * e + bv) * ig, -1.0, 1.0), 0.0)
         return e, ed, np.where(same, 0.0, 1 - rho_next), np.where(same, 2.0, 1 + rho_next)

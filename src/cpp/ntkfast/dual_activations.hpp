@@ -12,6 +12,7 @@
 // the next layer, given g = sqrt(Σ'(x,x) Σ'(x',x')) of that layer and ig = 1/g (0 if g = 0).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "bivariate_normal.hpp"
@@ -137,71 +138,160 @@ template <class T> struct IdentityDual {
 };
 
 // sin: E = exp(-(k11+k22)/2) sinh(k12), Ed = exp(-(k11+k22)/2) cosh(k12). aux = k/2.
-// Evaluated as (exp(k12 - h1 - h2) ± exp(-k12 - h1 - h2)) / 2: since |k12| <= sqrt(k11 k22) <=
-// h1 + h2 both exponents are <= 0, so nothing overflows however large the variances are.
+// With h = h1 + h2 (>= |k12|, since |k12| <= sqrt(k11 k22) <= h1 + h2): E = sign(k12) ·
+// exp(|k12| - h) · (1 - exp(-2|k12|))/2, the bracket by expm1 (two exponentials subtracted lost
+// eps/k12 relative at tiny variance), Ed = (exp(k12 - h) + exp(-k12 - h))/2. Every exponent is
+// <= 0, so nothing overflows however large the variances are.
 template <class T> struct SinDual {
     static constexpr bool kGaps = false;
     static T point_aux(T k) { return k / T(2); }
     inline void operator()(T k12, T, T, T hi, T, T, T hj, T& e, T& ed) const {
         const T h = hi + hj;
-        const T up = std::exp(k12 - h);
-        const T down = std::exp(-k12 - h);
-        e = T(0.5) * (up - down);
+        const T a = std::abs(k12);
+        const T up = std::exp(a - h);
+        const T down = std::exp(-a - h);
+        const T sinh_part = T(-0.5) * up * std::expm1(T(-2) * a);
+        e = k12 < T(0) ? -sinh_part : sinh_part;
         ed = T(0.5) * (up + down);
     }
 };
 
-// ELU(α) = z (z > 0), α(e^z - 1) (z <= 0). With A = z·1{z>0}, B = e^z·1{z<0}, C = 1{z<0},
-// D = 1{z>0}: φ = A + α(B - C), φ' = D + αB, and each cross expectation is a closed form in Φ,
-// the normal density and Φ2 after an exponential tilt (python/ntkfast/_bivariate.py has the
-// derivation). Scalar: Φ2 costs a few dozen exp/erfc calls, so this dual is ~100× slower per
-// entry than the ReLU one, but exact (the Mehler series of ELU converges far too slowly).
-// aux = k (the variance itself, needed in the tilts).
+// ELU(α) = z (z > 0), α(e^z - 1) (z <= 0). With A = z·1{z>0}, E = expm1(z)·1{z<0}, D = 1{z>0},
+// B = e^z·1{z<0}, C = 1{z<0}: φ = A + αE, φ' = D + αB. Each cross expectation is a closed form in
+// the ReLU angle terms and a few scaled sector integrals Λ (bivariate_normal.hpp), none of which
+// multiplies exp(large) by a small probability; E[E(u)E(v)], O(s1 s2) but a difference of O(1)
+// terms, is a Taylor series in the smaller tilt when s1 s2 < 1/4. Derivation and measured
+// accuracy (<= 1.5e-15 of sqrt(E[φ(u)²] E[φ(v)²]) at every variance and ρ, given r):
+// python/ntkfast/_bivariate.py, the same maths in numpy.
 //
-// The angle comes from the gaps (sqrt(1 − ρ²) = sqrt(gm gp)): φ' jumps at 0 when α != 1, so Ed
-// is as sensitive to θ near 0 as the ReLU's. The next gaps have no closed form here; they are
-// 1 ∓ k12'/g, except that points which coincide at this layer (gm = 0, equal variances) coincide
-// at every later one (gm' = 0 exactly, as their symmetric-Gram diagonal has it).
-inline void elu_pair(double s1, double s2, double rho, double r, double alpha,
-                     double& e_out, double& ed_out) {
-    constexpr double pi = 3.14159265358979323846, sqrt_2pi = 2.50662827463100050242;
-    const double k1 = s1 * s1, k2 = s2 * s2;
-    const double ss = s1 * s2;
-    const double c = rho * ss;
-    const double theta = std::atan2(r, rho);
-    const double e_aa = ss * (r + (pi - theta) * rho) / (2 * pi);
-    const double e_cc = (pi - theta) / (2 * pi);
-    const double e_ac = s1 * (1 - rho) / (2 * sqrt_2pi), e_ca = s2 * (1 - rho) / (2 * sqrt_2pi);
-    const double p1 = bvn_cdf(-s1, -rho * s1, rho), p2 = bvn_cdf(-rho * s2, -s2, rho);
-    const double q1 = norm_cdf(-s1) - p1, q2 = norm_cdf(-s2) - p2;
-    const double t1 = std::exp(k1 / 2), t2 = std::exp(k2 / 2);
-    const double e_bb =
-        std::exp((k1 + k2) / 2 + c) * bvn_cdf(-(s1 + rho * s2), -(s2 + rho * s1), rho);
-    const double e_ab =
-        t2 * (c * q2 + s1 * (norm_pdf(rho * s2) * norm_cdf(-r * s2) - rho * norm_pdf(s2) / 2));
-    const double e_ba =
-        t1 * (c * q1 + s2 * (norm_pdf(rho * s1) * norm_cdf(-r * s1) - rho * norm_pdf(s1) / 2));
-    const double a = alpha;
-    e_out = e_aa + a * (e_ab + e_ba - e_ac - e_ca) + a * a * (e_bb - t1 * p1 - t2 * p2 + e_cc);
-    ed_out = e_cc + a * (t2 * q2 + t1 * q1) + a * a * e_bb;
+// elu_dual_pair takes s = sqrt(k) of both points, ρ and r = sqrt(1 - ρ²) separately (near ρ = ±1
+// the kernels depend on r, which a caller may carry more accurately than a rounded ρ). No
+// exceptions, no allocation: safe inside OpenMP loops.
+struct EluPair {
+    double e;   // E[φ(u)φ(v)]
+    double ed;  // E[φ'(u)φ'(v)]
+};
+
+namespace elu_detail {
+
+constexpr double kSeriesBelow = 0.25;  // s1 s2 below which E[E(u)E(v)] is a series
+constexpr int kSeriesTerms = 28;
+
+// E[E(u)E(v)] = Σ_{m>=1} s^m/m! Z_m with s the smaller tilt (on X), t the other (on Y),
+// Z_m = E[X^m 1{X<0} E(v)], W_m = E[X^m 1{X<0} B(v)], by Stein's lemma
+//   Z_m = (m-1) Z_{m-2} + ρ t W_{m-1}                 + [m=1] r t M1(r t)/2π
+//   W_m = (m-1) W_{m-2} + ρ t W_{m-1} - ρ d_{m-1}     - [m=1] M(r t)/2π,
+// d_n = (-r)^n μ_n/√(2π), μ_n = E[Z^n 1{Z>0}], W_0 = E[C(u)B(v)], Z_0 = W_0 - E[CC]. Stops once the
+// next term is bounded (|Z_m| <= μ_m) by 1e-17 s t.
+// m_rt, slope_rt: M(r t) and M1(r t).
+inline double ee_series(double s, double t, double rho, double r, double w0, double e_cc,
+                        double m_rt, double slope_rt) {
+    const double rt = r * t;
+    double w2 = 0.0, w1 = w0, z2 = 0.0, z1 = w0 - e_cc;
+    double total = 0.0, coef = 1.0, r_pow = 1.0;
+    double mu_a = 0.5, mu_b = 1.0 / kSqrt2Pi;  // μ_{m-1}, μ_m
+    const double tol = 1e-17 * s * t;
+    for (int m = 1; m <= kSeriesTerms; ++m) {
+        double z = (m - 1) * z2 + rho * t * w1;
+        double w = (m - 1) * w2 + rho * t * w1 - rho * r_pow * mu_a / kSqrt2Pi;
+        if (m == 1) {
+            z += rt * slope_rt / kTwoPi;
+            w -= m_rt / kTwoPi;
+        }
+        coef *= s / m;
+        total += coef * z;
+        z2 = z1;
+        z1 = z;
+        w2 = w1;
+        w1 = w;
+        r_pow *= -r;
+        const double mu_next = m * mu_a;
+        mu_a = mu_b;
+        mu_b = mu_next;
+        if (coef * s / (m + 1) * mu_b <= tol) break;
+    }
+    return total;
 }
 
+}  // namespace elu_detail
+
+inline EluPair elu_dual_pair(double s1, double s2, double rho, double r, double alpha) {
+    using elu_detail::kSeriesBelow;
+    const double pt = angle_from_cos(-rho, r);  // π - θ, accurate at both ends (vec_angle.hpp)
+    const double e_cc = pt / kTwoPi;
+    const double e_aa = s1 * s2 * (r + pt * rho) / kTwoPi;
+    // s1 + ρ s2 cancels when ρ ≈ -1 and s1 ≈ s2: there 1 + ρ = r²/(1 - ρ), exact from r.
+    double a1, a2;
+    if (rho < 0) {
+        const double one_plus = r * r / (1 - rho);
+        a1 = (s1 - s2) + one_plus * s2;
+        a2 = (s2 - s1) + one_plus * s1;
+    } else {
+        a1 = s1 + rho * s2;
+        a2 = s2 + rho * s1;
+    }
+    const double b1 = r * s1, b2 = r * s2;
+    const double lam = std::sqrt(a1 * a1 + b2 * b2);
+    SectorRule rule1, rule2;
+    sector_rules(b1, b2, rule1, rule2);
+    // M at the nodes of four sectors, and at s1, s2, r s1, r s2, in one batch: Λ(s1; ρ, r),
+    // Λ(s2; ρ, r), and the two halves of E[B(u)B(v)], the quadrant wedge split at the tilt's
+    // steepest-descent direction. λ = 0 (no tilt, or the empty wedge of ρ = -1, s1 = s2): any
+    // split works, this one gives Λ(0; 1, 0) + Λ(0; ρ, r).
+    constexpr int n = sector_detail::kNodes;
+    const double il = lam > 0 ? 1.0 / lam : 0.0;
+    const double S3 = lam > 0 ? a1 * il : 1.0, C3 = lam > 0 ? b2 * il : 0.0;
+    const double S4 = lam > 0 ? a2 * il : rho, C4 = lam > 0 ? b1 * il : r;
+    double x[4 * n + 4], m[4 * n + 4];
+    sector_points(s1, r, rule1, x);
+    sector_points(s2, r, rule2, x + n);
+    sector_points(lam, C3, rule2, x + 2 * n);
+    sector_points(lam, C4, rule1, x + 3 * n);
+    x[4 * n] = s1;
+    x[4 * n + 1] = s2;
+    x[4 * n + 2] = b1;
+    x[4 * n + 3] = b2;
+    mills_ratio_n<4 * n + 4>(x, m);
+    const double lam1 = sector_sum(rho, rule1, m), lam2 = sector_sum(rho, rule2, m + n);
+    const double e_bb = sector_sum(S3, rule2, m + 2 * n) + sector_sum(S4, rule1, m + 3 * n);
+    const double h1 = m[4 * n] / (2 * kSqrt2Pi), h2 = m[4 * n + 1] / (2 * kSqrt2Pi);
+    const double slope1 = mills_slope(b1, m[4 * n + 2]), slope2 = mills_slope(b2, m[4 * n + 3]);
+    const double e_bc = h1 + lam1, e_cb = h2 + lam2;
+    const double e_bd = h1 - lam1, e_db = h2 - lam2;
+    const double e_ae = s1 * s2 * (rho * e_db - r * slope2 / kTwoPi);
+    const double e_ea = s1 * s2 * (rho * e_bd - r * slope1 / kTwoPi);
+    double e_ee;
+    if (s1 * s2 < kSeriesBelow) {
+        e_ee = s1 > s2 ? elu_detail::ee_series(s2, s1, rho, r, e_bc, e_cc, m[4 * n + 2], slope1)
+                       : elu_detail::ee_series(s1, s2, rho, r, e_cb, e_cc, m[4 * n + 3], slope2);
+    } else {
+        e_ee = e_bb - e_bc - e_cb + e_cc;
+    }
+    return {e_aa + alpha * (e_ae + e_ea) + alpha * alpha * e_ee,
+            e_cc + alpha * (e_bd + e_db) + alpha * alpha * e_bb};
+}
+
+// Per entry: ρ and r = sqrt(1 − ρ²) from the carried gaps (sqrt(gm gp)), then elu_dual_pair.
+// φ' jumps at 0 when α != 1, so Ed is as sensitive to θ near 0 as the ReLU's. The next gaps have
+// no closed form here; they are 1 ∓ k12'/g, except that points which coincide at this layer
+// (gm = 0, equal variances) coincide at every later one (gm' = 0 exactly, as their
+// symmetric-Gram diagonal has it). Scalar (the sector quadratures are a few hundred flops; their
+// inner loops vectorise).
 template <class T> struct EluDual {
     static constexpr bool kGaps = true;
     double alpha;
     T wv, bv;
     EluDual(double a, double weight_var, double bias_var)
         : alpha(a), wv(T(weight_var)), bv(T(bias_var)) {}
-    static T point_aux(T k) { return k; }
+    static T point_aux(T) { return T(0); }
 
     inline void operator()(T, T& gm, T& gp, T ri, T, T, T rj, T, T, T g, T ig, T& e_out,
                            T& ed_out) const {
         const double dm = gm, dp = gp;
         const double rho = dm <= dp ? 1 - dm : dp - 1;
-        double e, ed;
-        elu_pair(double(ri), double(rj), rho, std::sqrt(dm * dp), alpha, e, ed);
-        e_out = T(e);
-        ed_out = T(ed);
+        const EluPair p = elu_dual_pair(double(ri), double(rj), rho, std::sqrt(dm * dp), alpha);
+        e_out = T(p.e);
+        ed_out = T(p.ed);
         const bool same = gm == T(0) && ri == rj;
         const T rho_next = g > T(0) ? clamp_unit((wv * e_out + bv) * ig) : T(0);
         gm = same ? T(0) : T(1) - rho_next;
