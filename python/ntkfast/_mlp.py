@@ -2,16 +2,8 @@
 numpy: everything of ``ntkfast.MLP`` but its compiled forward pass (``ntkfast.networks`` adds
 that), so that the numpy reference can use networks without depending on the compiled core.
 
-Two parameterizations, both z^(l+1) = s_w · W^(l) a^(l) + s_b · b^(l):
-
-- ``"ntk"`` (the paper's, default): parameters ~ N(0, 1), s_w = σ_w / sqrt(n_l), s_b = β.
-- ``"standard"`` (how PyTorch and Flax store a model): the arrays are the effective weights,
-  s_w = s_b = 1; ``weight_std`` and ``bias_std`` only say how :func:`init_mlp` draws them
-  (W ~ N(0, σ_w²/n_l), b ~ N(0, β²)).
-
-The tangent kernel is taken with respect to the stored arrays, so the two parameterizations give
-different empirical NTKs for the same function (they differ by n_l per layer). Only ``"ntk"``
-converges to :func:`ntkfast.ntk` as the widths grow.
+The two parameterizations (``"ntk"``, ``"standard"``) and what they mean for the tangent kernel
+are described in ``ntkfast.networks``.
 """
 from __future__ import annotations
 
