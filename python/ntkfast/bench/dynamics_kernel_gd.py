@@ -102,10 +102,12 @@ def kernel_section(opts: Options, progress, started) -> dict:
     """The race's results (JSON-ready but for numpy scalars and infinities)."""
     import ntkfast
     from ntkfast import _core, reference
+    from ntkfast._threads import resolve_n_threads
 
     say = stage_logger(progress, started)
 
-    threads = ntkfast.get_num_threads() if opts.threads is None else opts.threads
+    # The bare core calls below get their count through the same cap and fork guard as the API.
+    threads = resolve_n_threads(opts.threads)
     ts = request_times(opts)
     say(f"kernel_gd problem: ntk of ({opts.n}, {N_FEATURES}), depth {opts.depth}")
     k, y = kernel_problem(opts.n, opts.n_out, opts.depth, opts.threads)
