@@ -63,12 +63,12 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
     n1, n2 = a1.shape[0], (a1.shape[0] if a2 is None else a2.shape[0])
-    arrays = n_outputs
-    out_bytes = arrays * n1 * n2 * dt.itemsize
+    out_bytes = n_outputs * n1 * n2 * dt.itemsize
     budget = math.inf if table_budget is None else table_budget(n1, n2, dt.itemsize)
-    tables_needed = 0 if table_budget is not None else min_table_bytes(act, depth, n1 + (0 if a2 is None else n2))
+    # One pass (no budget) holds the tables of every layer: they must fit too.
+    tables_needed = 0 if table_budget is not None else min_table_bytes(depth, n1 + (0 if a2 is None else n2))
     V.check_output_fits(out_bytes + tables_needed,
-                        f"a ({n1}, {n2}) kernel ({arrays} array(s) of {dt}"
+                        f"a ({n1}, {n2}) kernel ({n_outputs} array(s) of {dt}"
                         + (f" and {tables_needed / 1e9:.3g} GB of per-layer tables" if tables_needed else "") + ")",
                         "compute it in blocks of rows (x1) and columns (x2), or with fewer layers")
     sets = [a1] if a2 is None else [a1, a2]
@@ -77,7 +77,7 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
 
 
-def min_table_bytes(act, depth: int, n_points: int) -> int:
+def min_table_bytes(depth: int, n_points: int) -> int:
     """The per-point tables of all layers at the least (closed forms: exactly; the Mehler
     coefficients come on top)."""
     return n_points * depth * TABLE_BYTES_PER_POINT_LAYER

@@ -151,20 +151,19 @@ def run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, threads
         return outputs
     for b0, b1 in plan.blocks:
         if plan.symmetric:
-            sets = [(call.x1, None)]
+            sets = [call.x1]
         elif plan.block_x1:
-            sets = [(call.x1[b0:b1], None), (call.x2, None)]
+            sets = [call.x1[b0:b1], call.x2]
         else:
-            sets = [(call.x1, None), (call.x2[b0:b1], None)]
-        starts = [None] * len(sets)
+            sets = [call.x1, call.x2[b0:b1]]
+        offsets = (0, 0) if plan.symmetric else ((b0, 0) if plan.block_x1 else (0, b0))
+        starts = [None] * len(sets)  # each set's (Σ, Θ) where its next layer range starts
         for first, last in plan.layers:
             tabs = [tables(prep, x, first, last, start, projector(threads))
-                    for (x, _), start in zip(sets, starts)]
+                    for x, start in zip(sets, starts)]
             starts = [state_of(t) for t in tabs]
-            offsets = (0, 0) if plan.symmetric else ((b0, 0) if plan.block_x1 else (0, b0))
-            _run(call, kind, first, last, tabs[0], tabs[1] if len(tabs) > 1 else None,
-                      sets[0][0], None if plan.symmetric else sets[1][0], outputs, state,
-                      offsets, threads)
+            _run(call, kind, first, last, tabs[0], tabs[1] if len(tabs) > 1 else None, sets[0],
+                 sets[1] if len(sets) > 1 else None, outputs, state, offsets, threads)
     return outputs
 
 
