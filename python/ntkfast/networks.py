@@ -201,10 +201,14 @@ def init_mlp(widths, *, activation="relu", weight_std=1.0, bias_std=0.0, paramet
     sw = V.nonnegative(weight_std, "weight_std")
     sb = V.nonnegative(bias_std, "bias_std")
     _parameterization(parameterization)  # before drawing: a typo must not cost the draws
+    try:  # numpy's own messages ("expected non-negative integer") do not say which argument
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed: expected None, a non-negative integer, a sequence of them or a "
+                        f"numpy Generator/BitGenerator, got {seed!r} ({exc})") from None
     n_params = sum((a + 1) * b for a, b in zip(ws[:-1], ws[1:]))
     V.check_output_fits(n_params * (8 + dt.itemsize), f"an MLP with {n_params} parameters",
                         "use smaller widths")
-    rng = np.random.default_rng(seed)
     weights, biases = [], []
     for n_in, n_out in zip(ws[:-1], ws[1:]):
         w = rng.standard_normal((n_out, n_in))
