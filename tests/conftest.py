@@ -354,6 +354,13 @@ def canonical(rep) -> np.ndarray:
     return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
 
 
+def as_float64(rep):
+    """The numbers of a representation as a plain C-contiguous float64 array (an object array is
+    returned as it is: it must be refused whatever it holds)."""
+    a = np.asarray(rep)
+    return a if a.dtype == object else np.array(a, dtype=np.float64, order="C")
+
+
 @pytest.fixture(scope="session")
 def memmap_dir(tmp_path_factory):
     """Session-wide folder for memmap inputs (hypothesis refuses function-scoped fixtures)."""

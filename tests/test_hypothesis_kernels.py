@@ -32,7 +32,7 @@ import ntkfast
 from ntkfast import activations, reference
 
 from conftest import (DIAG_FLOOR, INPUT_KINDS, LAYOUTS, NEAR_DUPLICATE_TOL, TOL,
-                      assert_clear_error, canonical, near_duplicates, represent)
+                      as_float64, assert_clear_error, near_duplicates, represent)
 
 # derandomize: CI explores the same examples on every run (no first-time finds, no flakes); the
 # deadline is off because a first call with a series activation builds its quadrature (~0.5 s).
@@ -284,8 +284,9 @@ def test_pair_kernels(memmap_dir, data, kw, which, dtype, rep1, rep2, with_x2):
     call = dict(kw, dtype=dtype, **extra)
 
     got = outcome(fast, *args, n_threads=1, **call)
-    # 2. same numbers, plain C-contiguous native arrays: the same bits (or the same error)
-    plain = [canonical(a) for a in args]
+    # 2. the same numbers as plain C-contiguous float64 arrays: the same bits (or the same
+    # error): every element type and layout but object is accepted as its numbers
+    plain = [as_float64(a) for a in args]
     assert_same_outcome(got, outcome(fast, *plain, n_threads=1, **call), "representation")
     if isinstance(got, Exception):
         # 1. a clear error, and the reference refuses the same call with the same words
@@ -347,13 +348,15 @@ def test_diagonal_functions(memmap_dir, x, kw, rep, dtype, ntk_or_nngp):
     arg = represent(x, *rep, memmap_dir)
     diag_fn = getattr(ntkfast, f"{ntk_or_nngp}_diag")
     got = outcome(diag_fn, arg, n_threads=1, dtype=dtype, **kw)
+    assert_same_outcome(got, outcome(diag_fn, as_float64(arg), n_threads=1, dtype=dtype, **kw),
+                        "representation")
     full = outcome(getattr(ntkfast, ntk_or_nngp), arg, n_threads=1, dtype=dtype, **kw)
     if isinstance(got, Exception):
         assert_clear_error(got, KERNEL_ARGS)
         # the full kernel fails too (it needs the diagonal; it names x1 where this names x)
         assert isinstance(full, Exception) and type(full) is type(got), (got, full)
         return
-    numbers = np.asarray(canonical(arg), dtype=np.float64)
+    numbers = as_float64(arg)
     if isinstance(full, Exception):
         # The diagonal needs no pair work, so only the pair kernel's own limits may refuse
         assert_clear_error(full, KERNEL_ARGS)
