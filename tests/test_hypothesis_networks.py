@@ -183,25 +183,30 @@ SEEDS = st.one_of(st.integers(0, 2**64), st.lists(st.integers(0, 2**32), max_siz
 @fuzz(120)
 @given(widths=st.one_of(st.lists(WIDTH, max_size=4), st.sampled_from(["23", 5, None, (2, 3)])),
        activation=st.sampled_from(NET_ACTIVATIONS + [lambda z: z, "nope", 3]),
-       weight_std=st.sampled_from([1.0, 0.0, -1.0, np.nan, "1", 1e200]),
+       weight_std=st.sampled_from([1.0, 0.0, -1.0, np.nan, "1", 1e200, 1e308]),
+       bias_std=st.sampled_from([0.0, 1.0, 1e300]),
        parameterization=st.sampled_from(["ntk", "standard", "NTK", None]),
        seed=SEEDS, dtype=st.sampled_from([np.float64, np.float32, np.float16, "float32", int, None]))
-@example(widths=[2, 3], activation="relu", weight_std=1.0, parameterization="ntk", seed="abc",
-         dtype=np.float64)
-@example(widths=[2, 3], activation="relu", weight_std=1.0, parameterization="ntk", seed=-1,
-         dtype=np.float64)
-@example(widths=[2, 3], activation="relu", weight_std=1.0, parameterization="ntk", seed=1.5,
-         dtype=np.float64)
-def test_init_mlp(widths, activation, weight_std, parameterization, seed, dtype):
+@example(widths=[2, 3], activation="relu", weight_std=1.0, bias_std=0.0, parameterization="ntk",
+         seed="abc", dtype=np.float64)
+@example(widths=[2, 3], activation="relu", weight_std=1.0, bias_std=0.0, parameterization="ntk",
+         seed=-1, dtype=np.float64)
+@example(widths=[2, 3], activation="relu", weight_std=1.0, bias_std=0.0, parameterization="ntk",
+         seed=1.5, dtype=np.float64)
+@example(widths=[2, 3], activation="relu", weight_std=1e200, bias_std=0.0,
+         parameterization="standard", seed=0, dtype=np.float32)
+def test_init_mlp(widths, activation, weight_std, bias_std, parameterization, seed, dtype):
     """A network of the asked widths and dtype with finite parameters, the same for the same
     seed, or a clear error naming the argument. (Found here: a bad seed raised numpy's own
-    'SeedSequence expects int or sequence of ints' / 'expected non-negative integer'.)"""
-    kw = dict(activation=activation, weight_std=weight_std, parameterization=parameterization,
-              seed=seed, dtype=dtype)
+    'SeedSequence expects int or sequence of ints' / 'expected non-negative integer'; a
+    "standard" weight_std or bias_std beyond float32's range raised numpy's 'overflow encountered
+    in cast' warning, then a ValueError about weights[0] containing inf.)"""
+    kw = dict(activation=activation, weight_std=weight_std, bias_std=bias_std,
+              parameterization=parameterization, seed=seed, dtype=dtype)
     got = outcome(ntkfast.init_mlp, widths, **kw)
     if isinstance(got, Exception):
-        assert_clear_error(got, ("widths", "activation", "weight_std", "parameterization", "seed",
-                                 "dtype"))
+        assert_clear_error(got, ("widths", "activation", "weight_std", "bias_std",
+                                 "parameterization", "seed", "dtype"))
         return
     ws = [int(n) for n in widths]
     assert got.widths == tuple(ws) and got.dtype == np.dtype(dtype)
