@@ -15,32 +15,19 @@ call must
 """
 from __future__ import annotations
 
-import os
+import dataclasses
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 import ntkfast
 from ntkfast import activations, reference
 
 from conftest import (INPUT_KINDS, LAYOUTS, NEAR_DUPLICATE_TOL, TOL, as_float64, assert_clear_error,
-                      canonical, near_duplicates, represent)
-
-FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-
-
-def fuzz(max_examples: int):
-    """FUZZ with this many examples; NTKFAST_FUZZ_SCALE=k runs k times as many, randomised (a
-    local fuzzing campaign; CI runs the fixed set)."""
-    scale = float(os.environ.get("NTKFAST_FUZZ_SCALE", "0"))
-    if scale > 0:
-        return settings(FUZZ, max_examples=max(1, int(scale * max_examples)), derandomize=False,
-                        database=None)
-    return settings(FUZZ, max_examples=max_examples)
-
+                      canonical, fuzz, near_duplicates, outcome, represent)
 
 pytestmark = pytest.mark.filterwarnings("ignore:ntkfast:RuntimeWarning")
 
@@ -53,10 +40,14 @@ EMPIRICAL_TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 # - train, float64 1e-10 / float32 1e-4: test_training_parity.py (same steps, other summation
 #   orders, the difference grows with the steps; we run at most 4).
 TRAIN_TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
-# - kernel_gd_mse and rk4: rounding only, 1e-12; dopri5: the same step control in both, rounding
-#   amplified through the controller, 1e-9 (test_dynamics_parity.py).
+# - kernel_gd_mse and rk4: rounding only, 1e-12 (test_dynamics_parity.py).
+# - dopri5: the same step control in both, but each step size comes from a rounded error norm,
+#   so the two runs take slightly different steps, each with a local error kept below rtol: they
+#   agree to about the default rtol of the loss (mse 1e-8, cross-entropy 1e-6). Measured worst
+#   case here 2.4e-9 (mse, a stiff 2x2 float32 kernel, 121 steps), above the 1e-9 that
+#   test_dynamics_parity.py's well-conditioned problems meet.
 CLOSED_FORM_TOL = 1e-12
-DOPRI5_TOL = 1e-9
+DOPRI5_TOL = {"mse": 1e-8, "ce": 1e-6}
 
 
 def _bump(z):
@@ -75,13 +66,6 @@ NET_ARGS = ("net", "weights", "biases", "x", "x1", "x2", "output", "per_layer", 
             "memory_budget", "activation", "weight_std", "bias_std", "parameterization")
 
 
-def outcome(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - classified by the caller
-        return exc
-
-
 def rel(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     assert a.shape == b.shape, f"shape {a.shape} != {b.shape}"
@@ -91,9 +75,13 @@ def rel(a, b) -> float:
 
 
 def assert_same_outcome(a, b, what: str) -> None:
-    """Bit for bit the same arrays (of any result type), or the same error type and message."""
+    """Bit for bit the same arrays (of any result type), or the same error type naming the same
+    argument."""
     if isinstance(a, Exception) or isinstance(b, Exception):
-        assert type(a) is type(b) and str(a) == str(b), f"{what}: {a!r} vs {b!r}"
+        # the same type, naming the same argument (the text before the first colon); the rest
+        # may show a value in the input's own type (np.longdouble(...) vs np.float64(...))
+        assert type(a) is type(b) and str(a).split(":")[0] == str(b).split(":")[0], \
+            f"{what}: {a!r} vs {b!r}"
         return
     for (k, u), (_, v) in zip(fields(a), fields(b)):
         if isinstance(u, np.ndarray):
@@ -257,6 +245,22 @@ def test_parameter_representations(memmap_dir, net, data, kind, layout, layer, b
                             outcome(fn, net, *args, n_threads=1), f"{fn.__name__} ({name})")
 
 
+def periodic_ill_conditioned(net, xs, tol) -> bool:
+    """sin at first-layer pre-activations |z| beyond tol / eps of the network's dtype: z itself is
+    rounded by eps·|z| (another summation order, float32 vs float64), so sin(z) and everything
+    after it have fewer digits than tol in either implementation (inherent, not a defect; 1e29
+    inputs gave a relative difference of 5 in float32). Later layers see |z| <= the sum of |W|
+    times 1 plus |b|: no such growth."""
+    if net.activation.dual != "sin":
+        return False
+    x = np.vstack([np.asarray(a, dtype=np.float64) for a in xs])
+    w0 = net.weights[0].astype(np.float64)
+    s_w = net.weight_std / np.sqrt(net.widths[0]) if net.parameterization == "ntk" else 1.0
+    with np.errstate(all="ignore"):
+        z = s_w * np.abs(x) @ np.abs(w0).T
+    return not float(np.max(z, initial=0.0)) * np.finfo(net.dtype).eps <= tol
+
+
 # ---------------------------------------------------------------------------------------------
 # apply, empirical_ntk, empirical_nngp
 # ---------------------------------------------------------------------------------------------
@@ -284,11 +288,13 @@ def test_finite_network_functions(memmap_dir, net, data, rep1, rep2, with_x2, ou
     if isinstance(got, Exception):
         event(f"refused: {type(got).__name__}")
         assert_clear_error(got, NET_ARGS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = outcome(ref, net, *args, **kw)  # shared validation: the same message
         assert type(want) is type(got) and str(want) == str(got), (got, want)
         return
     assert_finite(got, which)
     assert not isinstance(want, Exception), f"the reference refused: {want!r}"
-    event(f"compared with the reference ({net.dtype})")
     n1 = len(plain[0])
     n2 = n1 if x2 is None else len(plain[1])
     n_out = net.widths[-1]
@@ -296,6 +302,10 @@ def test_finite_network_functions(memmap_dir, net, data, rep1, rep2, with_x2, ou
              "empirical_ntk": {"trace": (n1, n2), "diagonal": (n1, n2, n_out),
                                "full": (n1, n2, n_out, n_out)}[output]}[which]
     tol = EMPIRICAL_TOL[net.dtype]
+    if periodic_ill_conditioned(net, plain, tol):
+        event("sin at huge pre-activations: parity not checked")
+        return
+    event(f"compared with the reference ({net.dtype})")
     for (k, a), (_, b) in zip(fields(got), fields(want)):
         want_shape = (net.depth,) + shape if k == "per_layer" else shape
         assert a.shape == want_shape and a.dtype == net.dtype, (k, a.shape, a.dtype)
@@ -330,7 +340,8 @@ def kernel_problem(draw, max_n=6, stiff=True):
         k = ntkfast.ntk(x, depth=2, bias_std=0.1, n_threads=1)
     # (the ODE solvers need ~t·λ_max/N steps: no huge kernels for them, see test_kernel_gd)
     k = k * draw(st.sampled_from([1.0] * 6 + [1e-150, 1e-8] + ([1e8, 1e150] if stiff else [30.0])))
-    if draw(st.integers(0, 5)) == 0:  # a float32 kernel whose mirror entries differ by rounding
+    if draw(st.integers(0, 5)) == 0 and np.abs(k).max() < 1e30:
+        # a float32 kernel whose mirror entries differ by rounding
         k = k.astype(np.float32)
         k[0, -1] = np.nextafter(k[0, -1], np.float32(np.inf))
     y_scale = draw(st.sampled_from([1.0] * 6 + [0.0, 1e-200, 1e160]))
@@ -382,11 +393,31 @@ def test_kernel_gd_mse(memmap_dir, p, t, ridge, kind, layout):
     if isinstance(got, Exception):
         event(f"refused: {type(got).__name__}")
         assert_clear_error(got, DYNAMICS_ARGS)
+        want = outcome(reference.kernel_gd_mse, t=t, ridge=ridge, **p)  # the same message
         assert type(want) is type(got) and str(want) == str(got), (got, want)
         return
-    event("compared with the reference")
     assert_finite(got, "kernel_gd_mse")
+    if p["k_test_train"] is not None and known_test_output_underflow(p, plain["k_train"]):
+        event("f_test: underflow (known defect), f_train compared")
+        want = dataclasses.replace(want, f_test=None)
+        got = dataclasses.replace(got, f_test=None)
+    else:
+        event("compared with the reference")
     assert_dynamics_parity(got, want, CLOSED_FORM_TOL, "kernel_gd_mse")
+
+
+# KNOWN DEFECT (reported; python/ntkfast/dynamics.py, kernel_gd_mse): f_test is formed as
+# K(x*, X) V [bracket · (Vᵀ (f0 - y))], and bracket = (1 - e^{-tλ/N}) / λ times a residual of
+# tiny numbers underflows to 0 when λ is huge (K ~ 1e149, y ~ 1e-200: 6e-150 · 1e-200), while
+# the reference forms the operator K(x*, X) V diag(bracket) Vᵀ first and keeps f_test = 8.9e-201.
+# f_test is not compared where max|f0 - y| / λ_max falls below the smallest normal number;
+# test_known_kernel_gd_mse_test_outputs_underflow reproduces it.
+def known_test_output_underflow(p, k) -> bool:
+    y = np.abs(np.asarray(p["y_train"], dtype=np.float64))
+    f0 = 0.0 if p["f0_train"] is None else np.abs(np.asarray(p["f0_train"], dtype=np.float64))
+    residual = float(np.max(y + f0))
+    top = float(np.max(np.abs(np.asarray(k, dtype=np.float64))))
+    return top > 0 and residual / top < 1e4 * np.finfo(np.float64).tiny
 
 
 @fuzz(60)
@@ -416,7 +447,7 @@ def test_kernel_gd(p, t, loss, method, threads):
     event("compared with the reference")
     assert_finite(got, "kernel_gd")
     assert not isinstance(want, Exception), want
-    assert_dynamics_parity(got, want, CLOSED_FORM_TOL if method == "rk4" else DOPRI5_TOL,
+    assert_dynamics_parity(got, want, CLOSED_FORM_TOL if method == "rk4" else DOPRI5_TOL[loss],
                            f"kernel_gd {method}")
 
 
@@ -447,9 +478,12 @@ def test_infinite_ensemble(data, n_out, t, get, act, depth, ridge, covariance):
     # the two to agree to anything: not compared.
     xs = np.vstack([x_train, x_test]).astype(np.float64)
     kernel_err = TOL[np.dtype(np.float64)]
-    if act != "erf" and depth > 1 and near_duplicates(xs)[~np.eye(len(xs), dtype=bool)].any():
+    if act == "relu" and depth > 1 and near_duplicates(xs)[~np.eye(len(xs), dtype=bool)].any():
         kernel_err = NEAR_DUPLICATE_TOL
-    k = reference.kernels(xs, depth=depth, activation=act)
+    k = reference.kernels(xs, depth=depth, activation=act, layerwise=True)
+    if act == "erf" and depth > 1:  # the library's stated conditioning (test_hypothesis_kernels)
+        k_max = max(float(np.abs(np.diagonal(s)).max()) for s in k.sigma[:-1])
+        kernel_err = max(kernel_err, 5.0 * k_max * np.finfo(np.float64).eps)
     lam = np.linalg.eigvalsh((k.ntk if get == "ntk" else k.nngp)[:len(x_train), :len(x_train)]
                              + ridge * np.eye(len(x_train)))
     kept = lam[lam > len(lam) * np.finfo(float).eps * lam.max()]
@@ -486,19 +520,29 @@ def test_train(data, dtype, lr, steps, loss, with_test, track, threads):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = outcome(reference.train, net, x, y, **kw)
+    if track and known_ntk_norm_overflow(got):
+        event("ntk_drift: norm overflows (known defect)")
+        return
     if isinstance(got, Exception):
-        event(f"refused: {type(got).__name__}")
         assert_clear_error(got, ("net", "x", "y", "lr", "steps", "loss", "x_test", "weights",
                                  "track_ntk"))
-        assert type(want) is type(got), (got, want)
-        return
-    assert_finite(got, "train")
-    assert not isinstance(want, Exception), want
+    else:
+        assert_finite(got, "train")
     if lr > 1.0:
         # Gradient descent at a large step is a chaotic map: rounding differences grow by up to
-        # (1 + lr·||Hessian||) per step (measured 2e-8 after 3 steps at lr = 1e3, sin): only the
-        # outcome is checked.
+        # (1 + lr·||Hessian||) per step (measured 2e-8 after 3 steps at lr = 1e3, sin), and at
+        # lr = 1e200 whether a step diverges depends on them (sin of 1e200-sized arguments):
+        # only this call's own outcome is checked, not the reference's.
         event("large lr: parity not checked")
+        return
+    if isinstance(got, Exception):
+        event(f"refused: {type(got).__name__}")
+        assert type(want) is type(got), (got, want)
+        return
+    assert not isinstance(want, Exception), want
+    if periodic_ill_conditioned(net, [x] + ([] if x_test is None else [x_test]),
+                                TRAIN_TOL[np.dtype(dtype)]):
+        event("sin at huge pre-activations: parity not checked")
         return
     event(f"compared with the reference ({np.dtype(dtype).name})")
     tol = TRAIN_TOL[np.dtype(dtype)]
@@ -506,6 +550,24 @@ def test_train(data, dtype, lr, steps, loss, with_test, track, threads):
     for (k, a), (_, b) in zip(fields(got), fields(want)):
         if isinstance(a, np.ndarray) and k not in ("t", "step"):
             assert rel(a, b) <= (100 * tol if k == "ntk_drift" else tol), f"train {k}: {rel(a, b):.3g}"
+
+
+# KNOWN DEFECT (reported; python/ntkfast/_training_api.py, Recorder.add): with track_ntk the
+# drift's norms are np.linalg.norm(Θ), whose sum of squares overflows for entries beyond ~1e154
+# although Θ is finite (at step 0 or after a large step): numpy's 'overflow encountered in dot'
+# escapes (an error under this suite's warning filter) and ntk_drift becomes 0 or NaN. Calls
+# that raise that warning from np.linalg.norm are not checked further;
+# test_known_ntk_drift_norm_overflows reproduces it.
+def known_ntk_norm_overflow(exc) -> bool:
+    """numpy's overflow warning raised (as an error here) inside np.linalg.norm."""
+    if not (isinstance(exc, RuntimeWarning) and "overflow" in str(exc)):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "norm":
+            return True
+        tb = tb.tb_next
+    return False
 
 
 @fuzz(15)
@@ -523,3 +585,25 @@ def test_networks_bit_identical_across_thread_counts(net, data, threads, output)
                             outcome(ntkfast.empirical_nngp, net, x1, y, n_threads=1), "nngp")
     assert_same_outcome(outcome(ntkfast.apply, net, x1, n_threads=threads),
                         outcome(ntkfast.apply, net, x1, n_threads=1), "apply")
+
+
+# ---------------------------------------------------------------------------------------------
+# Known defects: each reproduces an exclusion above, strictly (an xfail that passes fails).
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="kernel_gd_mse: bracket · residual underflows first")
+def test_known_kernel_gd_mse_test_outputs_underflow():
+    """K = 1.678e149, y = 1.304e-200, K(x*, X) = 1.148e149 at t = inf: f_test = K*/K · y =
+    8.92e-201 (the reference's value); the fast path returns 0."""
+    k, y, kt = np.array([[1.678e149]]), np.array([1.304e-200]), np.array([[1.148e149]])
+    got = ntkfast.kernel_gd_mse(k, y, [np.inf], k_test_train=kt).f_test
+    np.testing.assert_allclose(got, [[1.148e149 / 1.678e149 * 1.304e-200]], rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason="train: np.linalg.norm(Θ) overflows for finite Θ ~ 1e200")
+def test_known_ntk_drift_norm_overflows():
+    """First-layer weights scaled by 1e100: Θ ~ 1e200 is finite, its squared norm is not."""
+    net = ntkfast.init_mlp([1, 1, 2], seed=0)
+    net.weights[0] = net.weights[0] * 1e100
+    h = ntkfast.train(net, [[0.125]], [[1.0, 0.0]], lr=0.1, steps=1, loss="ce",
+                      track_ntk=True, progress=False)
+    assert np.isfinite(h.ntk_drift).all()
