@@ -291,6 +291,16 @@ def test_finite_network_functions(memmap_dir, net, data, rep1, rep2, with_x2, ou
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             want = outcome(ref, net, *args, **kw)  # shared validation: the same message
+        with np.errstate(all="ignore"):
+            gram = n0 * max((float(np.max(np.square(a), initial=0.0)) for a in plain
+                             if a.dtype != object), default=0.0)
+        if isinstance(got, FloatingPointError) and net.dtype == np.float32 and gram > np.finfo(
+                np.float32).max and not isinstance(want, Exception):
+            # The fast path computes in float32, where the input Gram x·x' already overflows;
+            # the reference computes in float64 and may still end finite (a dead relu unit
+            # multiplies it by 0). Refusing is the documented outcome in float32.
+            event("float32 intermediate overflow, reference in float64 finite")
+            return
         assert type(want) is type(got) and str(want) == str(got), (got, want)
         return
     assert_finite(got, which)
