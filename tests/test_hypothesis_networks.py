@@ -161,20 +161,29 @@ def representation(draw):
 # ---------------------------------------------------------------------------------------------
 # init_mlp and MLP
 # ---------------------------------------------------------------------------------------------
-WIDTH = st.one_of(st.integers(-1, 5), st.sampled_from([True, 2.0, np.int64(3), np.uint8(2), "3",
-                                                         None, 2**62, np.float32(2)]))
-SEEDS = st.one_of(st.integers(0, 2**64), st.lists(st.integers(0, 2**32), max_size=3),
-                  st.sampled_from([None, -1, 1.5, "abc", [1, -2], np.int64(5), True,
-                                   np.random.default_rng(1), np.array([3, 4]), 2**200]))
+def mostly(valid, odd):
+    """A strategy drawing from `valid` 5 times in 6, else from `odd`: most calls then have every
+    argument valid but one, so both acceptance and each refusal are exercised."""
+    return st.sampled_from([True] * 5 + [False]).flatmap(lambda ok: valid if ok else odd)
+
+
+WIDTH = mostly(st.integers(1, 5), st.one_of(st.integers(-1, 0), st.sampled_from(
+    [True, 2.0, np.int64(3), np.uint8(2), "3", None, 2**62, np.float32(2)])))
+SEEDS = mostly(st.one_of(st.integers(0, 2**64), st.lists(st.integers(0, 2**32), max_size=3)),
+               st.sampled_from([None, -1, 1.5, "abc", [1, -2], np.int64(5), True,
+                                np.random.default_rng(1), np.array([3, 4]), 2**200]))
 
 
 @fuzz(120)
-@given(widths=st.one_of(st.lists(WIDTH, max_size=4), st.sampled_from(["23", 5, None, (2, 3)])),
-       activation=st.sampled_from(NET_ACTIVATIONS + [lambda z: z, "nope", 3]),
-       weight_std=st.sampled_from([1.0, 0.0, -1.0, np.nan, "1", 1e200, 1e308]),
-       bias_std=st.sampled_from([0.0, 1.0, 1e300]),
-       parameterization=st.sampled_from(["ntk", "standard", "NTK", None]),
-       seed=SEEDS, dtype=st.sampled_from([np.float64, np.float32, np.float16, "float32", int, None]))
+@given(widths=mostly(st.lists(WIDTH, min_size=2, max_size=4),
+                     st.one_of(st.lists(WIDTH, max_size=1), st.sampled_from(["23", 5, None, (2, 3)]))),
+       activation=mostly(st.sampled_from(NET_ACTIVATIONS), st.sampled_from([lambda z: z, "nope", 3])),
+       weight_std=mostly(st.sampled_from([1.0, 0.5]),
+                         st.sampled_from([0.0, -1.0, np.nan, "1", 1e200, 1e308])),
+       bias_std=mostly(st.sampled_from([0.0, 1.0]), st.sampled_from([1e300, -0.5])),
+       parameterization=mostly(st.sampled_from(["ntk", "standard"]), st.sampled_from(["NTK", None])),
+       seed=SEEDS, dtype=mostly(st.sampled_from([np.float64, np.float32, "float32"]),
+                                st.sampled_from([np.float16, int, None])))
 @example(widths=[2, 3], activation="relu", weight_std=1.0, bias_std=0.0, parameterization="ntk",
          seed="abc", dtype=np.float64)
 @example(widths=[2, 3], activation="relu", weight_std=1.0, bias_std=0.0, parameterization="ntk",
@@ -193,9 +202,11 @@ def test_init_mlp(widths, activation, weight_std, bias_std, parameterization, se
               parameterization=parameterization, seed=seed, dtype=dtype)
     got = outcome(ntkfast.init_mlp, widths, **kw)
     if isinstance(got, Exception):
+        event(f"refused: {type(got).__name__}")
         assert_clear_error(got, ("widths", "activation", "weight_std", "bias_std",
                                  "parameterization", "seed", "dtype"))
         return
+    event("accepted")
     ws = [int(n) for n in widths]
     assert got.widths == tuple(ws) and got.dtype == np.dtype(dtype)
     for l, (w, b) in enumerate(zip(got.weights, got.biases)):
