@@ -252,7 +252,7 @@ def reference_outcome(fn, *args, **kwargs):
 PAIR_FUNCTIONS = [("ntk", False), ("nngp", False), ("kernels", False), ("kernels", True)]
 
 
-@fuzz(120)
+@fuzz(400)
 @given(data=st.data(), kw=kernel_settings(), which=st.sampled_from(PAIR_FUNCTIONS),
        dtype=st.sampled_from([np.float64, np.float64, np.float32]),
        rep1=representation(), rep2=representation(), with_x2=st.booleans())
@@ -361,7 +361,7 @@ def test_loosened_tolerances_are_needed(which, x, kw):
     assert worst > 1, "within the plain TOL now: tighten the tolerance this case needed"
 
 
-@fuzz(40)
+@fuzz(120)
 @given(x=point_values(max_rows=10), kw=kernel_settings(), rep=representation(),
        dtype=st.sampled_from([np.float64, np.float32]), ntk_or_nngp=st.sampled_from(["ntk", "nngp"]))
 def test_diagonal_functions(memmap_dir, x, kw, rep, dtype, ntk_or_nngp):
@@ -391,7 +391,7 @@ def test_diagonal_functions(memmap_dir, x, kw, rep, dtype, ntk_or_nngp):
     np.testing.assert_allclose(got, want, rtol=TOL[np.dtype(dtype)], atol=0)
 
 
-@fuzz(12)
+@fuzz(25)
 @given(x1=point_values(n_features=3, max_rows=40), x2=point_values(n_features=3, max_rows=70),
        kw=kernel_settings(), dtype=st.sampled_from([np.float64, np.float32]),
        threads=st.sampled_from([2, 3, -1]), symmetric=st.booleans())
@@ -422,7 +422,7 @@ ODD_VALUES = st.one_of(
                      [2], (2,), np.longdouble("1e400"), np.float64(-0.0), 5e-324]))
 
 
-@fuzz(150)
+@fuzz(300)
 @given(arg=st.sampled_from(["depth", "weight_std", "bias_std", "n_threads", "dtype", "activation"]),
        value=ODD_VALUES, fn=st.sampled_from(["ntk", "nngp", "kernels", "ntk_diag", "nngp_diag"]))
 def test_odd_setting_values(arg, value, fn):
