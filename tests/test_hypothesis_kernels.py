@@ -234,6 +234,23 @@ def known_series_inf(act, diags, dtype) -> bool:
     return any(act is a for a in SERIES) and subnormal_variance(diags, dtype)
 
 
+# KNOWN DEFECT (reported; python/ntkfast/_mehler.py gauss_mean_sq and the gelu derivative in
+# activations.py): with a layer variance above ~1e300 a series activation (tanh, gelu) squares
+# values near float64's limit while planning its Hermite series: numpy's 'overflow encountered in
+# square' escapes (an error under this suite's filter; the result itself is finite), and the
+# truncation warning the library owes is then missing. Found under .ci/sanitize with
+# NTKFAST_FUZZ_SCALE=15: one entry 1e154 among 300 features, gelu, depth 2.
+# test_known_series_square_overflow reproduces it.
+def known_series_square_overflow(kw, plain) -> bool:
+    if not any(kw["activation"] is a for a in SERIES) or plain[0].dtype == object:
+        return False
+    x = np.concatenate([np.asarray(a, dtype=np.float64) for a in plain])
+    with np.errstate(all="ignore"):
+        k = kw["weight_std"] ** 2 * np.einsum("ij,ij->i", x, x) / x.shape[1] + kw["bias_std"] ** 2
+    # each layer can grow the variance by up to weight_std^2 (<= 4 here)
+    return float(np.max(k, initial=0.0)) * 4.0 ** kw["depth"] > 1e300
+
+
 def reference_outcome(fn, *args, **kwargs):
     """The reference's result and whether it warned. KNOWN DEFECT (reported): the reference's
     relu-like and series pair code forms np.outer(1/sqrt(k1), 1/sqrt(k2)), which overflows (numpy
@@ -277,6 +294,9 @@ def check_pair_call(name: str, layerwise: bool, args: list, kw: dict, dtype) -> 
     # error): every element type and layout but object is accepted as its numbers
     plain = [as_float64(a) for a in args]
     assert_same_outcome(got, outcome(fast, *plain, n_threads=1, **call), "representation")
+    if isinstance(got, RuntimeWarning) and known_series_square_overflow(kw, plain):
+        note("excluded: series activation near float64's limit (known defect)")
+        return 0.0
     if isinstance(got, Exception):
         # 1. a clear error, and the reference refuses the same call with the same words
         note(f"refused: {type(got).__name__}")
@@ -488,3 +508,12 @@ def test_known_reference_warns_at_tiny_variance():
     x = np.array([[1.0, 2.0], [3.0, -1.0]]) * 1e-160
     assert np.isfinite(ntkfast.ntk(x, depth=2)).all()
     reference.ntk(x, depth=2)
+
+
+@pytest.mark.xfail(strict=True, reason="_mehler squares values near float64's limit")
+def test_known_series_square_overflow():
+    """Σ^(1) = 3.3e305 (one entry 1e154 among 300 features), gelu: numpy's overflow warning
+    escapes while the series is planned (an error under this suite's warning filter)."""
+    x = np.zeros((2, 300))
+    x[0, 0], x[1, 1] = 1e154, 3.0
+    assert np.isfinite(ntkfast.ntk(x, depth=2, activation="gelu")).all()
