@@ -251,6 +251,18 @@ def known_series_square_overflow(kw, plain) -> bool:
     return float(np.max(k, initial=0.0)) * 4.0 ** kw["depth"] > 1e300
 
 
+# KNOWN DEFECT (reported; the sin pair code in src/cpp/ntkfast/dual_activations.hpp): the fast
+# path evaluates e^{k12 - h}, h = (k11 + k22)/2, and for (near-)duplicate rows at variance k the
+# rounding of k12 - h is ~k·eps: beyond k ≈ 1e18 that exceeds 709 and the entry comes back inf
+# (ntk and nngp; the reference returns a finite number). The library warns that such entries have
+# no digit (CONDITIONING), but returns inf instead of refusing. Calls with a layer variance above
+# 1e18 under sin are checked for "no crash" only; test_known_sin_inf_at_huge_variance
+# reproduces it (found under .ci/sanitize with NTKFAST_FUZZ_SCALE=15).
+def known_sin_overflow(act, diags) -> bool:
+    return activations.get_activation(act).dual == "sin" and float(
+        np.abs(diags["sigma"][:-1]).max(initial=0.0)) > 1e18
+
+
 def reference_outcome(fn, *args, **kwargs):
     """The reference's result and whether it warned. KNOWN DEFECT (reported): the reference's
     relu-like and series pair code forms np.outer(1/sqrt(k1), 1/sqrt(k2)), which overflows (numpy
@@ -317,6 +329,9 @@ def check_pair_call(name: str, layerwise: bool, args: list, kw: dict, dtype) -> 
     diags = layer_diagonals(numbers1, numbers2, kw)
     if known_series_inf(kw["activation"], diags, dtype):
         note("excluded: series activation at subnormal variance (known defect)")
+        return 0.0  # KNOWN DEFECT: no crash (we got here) is all that is checked
+    if known_sin_overflow(kw["activation"], diags):
+        note("excluded: sin at variance beyond 1e18 (known defect)")
         return 0.0  # KNOWN DEFECT: no crash (we got here) is all that is checked
     assert_finite_result(got, shapes, np.dtype(dtype))
 
@@ -517,3 +532,12 @@ def test_known_series_square_overflow():
     x = np.zeros((2, 300))
     x[0, 0], x[1, 1] = 1e154, 3.0
     assert np.isfinite(ntkfast.ntk(x, depth=2, activation="gelu")).all()
+
+
+@pytest.mark.xfail(strict=True, reason="sin pair code overflows e^(k12 - h) at huge variance")
+def test_known_sin_inf_at_huge_variance():
+    """Two identical rows of scale 1e80 (Σ ~ 1e160): the fast ntk and nngp have inf off the
+    diagonal (the reference: 4.6e159)."""
+    r = np.random.default_rng(0).standard_normal(50) * 1e80
+    x = np.vstack([r, r])
+    assert np.isfinite(ntkfast.ntk(x, depth=2, activation="sin")).all()
