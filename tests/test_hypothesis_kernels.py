@@ -536,8 +536,8 @@ def test_known_series_square_overflow():
 
 @pytest.mark.xfail(strict=True, reason="sin pair code overflows e^(k12 - h) at huge variance")
 def test_known_sin_inf_at_huge_variance():
-    """Two identical rows of scale 1e80 (Σ ~ 1e160): the fast ntk and nngp have inf off the
-    diagonal (the reference: 4.6e159)."""
-    r = np.random.default_rng(0).standard_normal(50) * 1e80
+    """Two identical rows of scale 1e80 (Σ ~ 1e160): the fast ntk has inf off the diagonal
+    (about one row in three, by the sign of the rounding; the reference stays finite)."""
+    r = np.random.default_rng(2).standard_normal(50) * 1e80
     x = np.vstack([r, r])
     assert np.isfinite(ntkfast.ntk(x, depth=2, activation="sin")).all()
