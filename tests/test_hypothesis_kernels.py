@@ -203,9 +203,10 @@ def tolerance(act, dtype, x1, x2, kw, diags) -> np.ndarray | float:
     if dual in ("erf", "sin") and seen.size:
         # Documented, and warned about by the library itself (ntkfast._recursion.
         # warn_conditioning): at layer variance k, erf's Σ̇ and sin's kernels of (nearly)
-        # coinciding points are good to CONDITIONING · k · eps relative. Applied to every entry
-        # (only near-coinciding ones need it; the others are far below it).
-        tol = tol + CONDITIONING * float(seen.max()) * np.finfo(dt).eps
+        # coinciding points are good to CONDITIONING · k · eps relative, per layer; Θ sums the
+        # layers, so up to depth such errors (measured 2.2e-10 = 3.0 · k · eps at depth 5, sin,
+        # k = 65025). Applied to every entry (only near-coinciding ones need it).
+        tol = tol + kw["depth"] * CONDITIONING * float(seen.max()) * np.finfo(dt).eps
     if dual in ("sin", "elu") and seen.max(initial=0.0) > 0:  # KNOWN DEFECT above
         smallest = float(np.maximum(seen, DIAG_FLOOR * seen.max()).min())
         growth = np.exp(float(seen.max()) / 2) if dual == "elu" else 0.0
