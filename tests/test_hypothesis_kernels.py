@@ -149,8 +149,11 @@ def layer_diagonals(x1, x2, kw) -> dict:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         r = reference.kernels(xs, layerwise=True, **kw)
-    return {"sigma": np.stack([np.diagonal(s) for s in r.sigma]),
-            "theta": np.stack([np.diagonal(t) for t in r.theta])}
+    def diag(arrays, width):
+        return np.stack([np.diagonal(a) for a in arrays]) if len(arrays) else np.empty((0, width))
+
+    return {"sigma": diag(r.sigma, len(xs)), "theta": diag(r.theta, len(xs)),
+            "sigma_dot": diag(r.sigma_dot, len(xs))}
 
 
 def normalised_error(actual, expected, d1, d2) -> np.ndarray:
@@ -373,8 +376,9 @@ def check_pair_call(name: str, layerwise: bool, args: list, kw: dict, dtype) -> 
         if k in ("out", "nngp", "ntk"):
             theta = k == "ntk" or (k == "out" and name == "ntk")
             s1, s2 = (t1[-1], t2[-1]) if theta else (d1[-1], d2[-1])
-        elif k == "sigma_dot":  # Σ̇ is O(weight_var), not O(Σ): its own scale is 1
-            s1, s2 = np.ones((L - 1, n1)), np.ones((L - 1, n2))
+        elif k == "sigma_dot":  # Σ̇ = σ_w² E[φ'φ']: normalised by its own diagonal
+            s1 = diags["sigma_dot"][:, :n1]
+            s2 = s1 if numbers2 is None else diags["sigma_dot"][:, n1:]
         else:
             s1, s2 = (t1, t2) if k == "theta" else (d1, d2)
         err = normalised_error(arr, expected, s1, s2)

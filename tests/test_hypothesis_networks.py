@@ -559,7 +559,7 @@ def test_infinite_ensemble(data, n_out, t, get, act, depth, ridge, covariance):
 # ---------------------------------------------------------------------------------------------
 @fuzz(120)
 @given(data=st.data(), dtype=st.sampled_from([np.float64, np.float32]),
-       lr=st.sampled_from([0.1, 0.5, 1.0, 1.0, 1e3, 1e200]), steps=st.integers(0, 4),
+       lr=st.sampled_from([0.01, 0.05, 0.1, 0.5, 1.0, 1e3, 1e200]), steps=st.integers(0, 4),
        loss=st.sampled_from(["mse", "ce"]), with_test=st.booleans(),
        track=st.sampled_from([False, "trace"]), threads=st.sampled_from([2, 3]))
 def test_train(data, dtype, lr, steps, loss, with_test, track, threads):
@@ -586,12 +586,12 @@ def test_train(data, dtype, lr, steps, loss, with_test, track, threads):
                                  "track_ntk"))
     else:
         assert_finite(got, "train")
-    if lr > 1.0:
-        # Gradient descent at a large step is a chaotic map: rounding differences grow by up to
-        # (1 + lr·||Hessian||) per step (measured 2e-8 after 3 steps at lr = 1e3, sin), and at
-        # lr = 1e200 whether a step diverges depends on them (sin of 1e200-sized arguments):
-        # only this call's own outcome is checked, not the reference's.
-        event("large lr: parity not checked")
+    if beyond_stability(net, x, lr):
+        # Gradient descent beyond its stability limit is a chaotic map: rounding differences
+        # grow by up to |1 - lr·λ/N| per step (measured 2e-8 after 3 steps at lr = 1e3, sin;
+        # 7e-10 after 2 at lr = 0.1 with inputs of size 640), and at lr = 1e200 whether a step
+        # diverges depends on them: only this call's own outcome is checked.
+        event("beyond the stability limit: parity not checked")
         return
     if isinstance(got, Exception):
         event(f"refused: {type(got).__name__}")
@@ -610,9 +610,10 @@ def test_train(data, dtype, lr, steps, loss, with_test, track, threads):
     param_scale = max(float(np.abs(v.astype(np.float64)).max()) for v in want.net.weights + want.net.biases)
     for (k, a), (_, b) in zip(fields(got), fields(want)):
         if k == "ntk_drift" and a is not None:
-            # a ratio of norms: absolute, as in test_training_parity.py (a drift of 1e-15 is
-            # rounding in both, not a scale)
-            assert np.abs(a - b).max() <= 100 * tol, f"train ntk_drift: {a} vs {b}"
+            # a ratio of norms: absolute for drifts up to 1, as in test_training_parity.py (a
+            # drift of 1e-15 is rounding in both, not a scale), relative beyond (1.3e5 seen)
+            scale_d = max(1.0, float(np.abs(b).max()))
+            assert np.abs(a - b).max() <= 100 * tol * scale_d, f"train ntk_drift: {a} vs {b}"
         elif k.startswith("net."):
             # against the network's parameter scale: an array that started at 0 (biases with
             # bias_std = 0) holds only the sum of a few updates, which can cancel (measured
@@ -621,6 +622,22 @@ def test_train(data, dtype, lr, steps, loss, with_test, track, threads):
             assert diff <= tol * param_scale, f"train {k}: {diff:.3g} > {tol:g} x {param_scale:.3g}"
         elif isinstance(a, np.ndarray) and k not in ("t", "step"):
             assert rel(a, b) <= tol, f"train {k}: {rel(a, b):.3g}"
+
+
+def beyond_stability(net, x, lr) -> bool:
+    """Whether lr exceeds gradient descent's stability limit at the initial network: the outputs
+    move by f ← f - (lr/N) Θ d, stable (for MSE; cross-entropy's Hessian is smaller) while
+    lr·λ_max(Θ)/N <= 2, Θ the (N·n_L)² empirical NTK of the training set."""
+    theta = outcome(ntkfast.empirical_ntk, net, x, output="full")
+    if isinstance(theta, Exception):
+        return True
+    n, n_out = theta.shape[0], theta.shape[2]
+    with np.errstate(all="ignore"):
+        big = theta.astype(np.float64).transpose(0, 2, 1, 3).reshape(n * n_out, n * n_out)
+        if not np.isfinite(big).all():
+            return True
+        top = float(np.linalg.eigvalsh(big).max())
+    return not lr * top / n <= 2.0
 
 
 # KNOWN DEFECT (reported; python/ntkfast/_training_api.py, Recorder.add): with track_ntk the
