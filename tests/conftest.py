@@ -11,6 +11,7 @@ digits the inputs never determined; the diagonal scale is the natural unit of a 
 """
 from __future__ import annotations
 
+import itertools
 import os
 
 # One BLAS thread. Numerical activations call numpy.linalg.eigvalsh (Gauss-Hermite nodes) between
@@ -274,3 +275,141 @@ LOSS_NAME_CASES = [
     pytest.param(3, TypeError, id="int"),
     pytest.param(np.array(["mse", "mse"]), TypeError, id="string-array"),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Property-based fuzzing (test_hypothesis_*.py): the same numbers in every form a user may pass,
+# and what counts as a clear refusal.
+# ---------------------------------------------------------------------------------------------
+def fuzz(max_examples: int):
+    """Hypothesis settings of the fuzzing suites: derandomized, so CI explores the same examples
+    on every run (no first-time finds, no flakes); no deadline (a first call with a series
+    activation builds its quadrature, ~0.5 s). NTKFAST_FUZZ_SCALE=k runs k times as many
+    examples, randomised: a local fuzzing campaign (under .ci/sanitize too)."""
+    from hypothesis import HealthCheck, settings
+
+    base = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    scale = float(os.environ.get("NTKFAST_FUZZ_SCALE", "0"))
+    if scale > 0:
+        return settings(base, max_examples=max(1, int(scale * max_examples)), derandomize=False,
+                        database=None)
+    return settings(base, max_examples=max_examples)
+
+
+def outcome(fn, *args, **kwargs):
+    """The result of fn(...), or the exception it raised, for the caller to classify."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - classified by the caller
+        return exc
+
+
+# OutputTooLargeError is a ValueError; TrainingDivergedError is a FloatingPointError.
+CLEAR_ERRORS = (ValueError, TypeError, FloatingPointError)
+
+
+def assert_clear_error(exc: BaseException, names) -> None:
+    """exc is a ValueError, TypeError or FloatingPointError whose message names one of `names`
+    (argument names) as a word: not a bare numpy or pybind11 error, not an AssertionError or
+    IndexError from inside the library."""
+    import re
+
+    names = (names,) if isinstance(names, str) else tuple(names)
+    assert isinstance(exc, CLEAR_ERRORS), f"not a clear error: {type(exc).__name__}: {exc}"
+    msg = str(exc)
+    assert any(re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", msg) for name in names), \
+        f"{type(exc).__name__} does not name any of {names}: {msg!r}"
+
+
+# Element types an array may arrive in (a list of Python floats too), and memory layouts.
+# Integer kinds get the values rounded and clipped to their range, bool gets x > 0.
+INPUT_KINDS = ("float64", "float32", ">f8", ">f4", "float16", "longdouble", "int64", "int16",
+               "uint8", "bool", "object", "list")
+LAYOUTS = ("C", "F", "reversed", "strided", "readonly", "memmap")
+
+
+def represent(x: np.ndarray, kind: str, layout: str, folder) -> object:
+    """The float64 array x as element type `kind` in memory layout `layout`: the object passed to
+    the API. `folder` (a pathlib.Path) holds the memmap files."""
+    if kind == "list":
+        return x.tolist()
+    if kind == "bool":
+        a = x > 0
+    elif kind in ("int64", "int16", "uint8"):
+        info = np.iinfo(kind)
+        with np.errstate(invalid="ignore"):
+            a = np.clip(np.round(x), max(info.min, -2.0**62), min(info.max, 2.0**62)).astype(kind)
+    elif kind == "object":
+        a = x.astype(object)
+    else:
+        with np.errstate(over="ignore"):  # float16 turns large values into inf: refused later
+            a = x.astype(kind)
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "reversed":  # negative strides on both axes, the same numbers
+        return np.ascontiguousarray(a[::-1, ::-1])[::-1, ::-1]
+    if layout == "strided":  # every other row and every third column of a larger array
+        big = np.zeros((2 * a.shape[0], 3 * a.shape[1]), dtype=a.dtype)
+        big[::2, ::3] = a
+        return big[::2, ::3]
+    if layout == "readonly":
+        a = a.copy()
+        a.flags.writeable = False
+        return a
+    if layout == "memmap" and a.dtype != object and a.size:
+        path = folder / f"x{next(_MEMMAP_COUNTER)}.dat"
+        m = np.memmap(path, dtype=a.dtype, mode="w+", shape=a.shape)
+        m[...] = a
+        m.flush()
+        del m
+        return np.memmap(path, dtype=a.dtype, mode="r", shape=a.shape)
+    return a
+
+
+_MEMMAP_COUNTER = itertools.count()
+
+
+def canonical(rep) -> np.ndarray:
+    """The numbers of a representation as a plain C-contiguous, writeable, native-byte-order
+    array of the same element type: what every representation must be equivalent to."""
+    a = np.asarray(rep)
+    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
+
+
+def as_float64(rep):
+    """The numbers of a representation as a plain C-contiguous float64 array (an object array is
+    returned as it is: it must be refused whatever it holds)."""
+    a = np.asarray(rep)
+    return a if a.dtype == object else np.array(a, dtype=np.float64, order="C")
+
+
+@pytest.fixture(scope="session")
+def memmap_dir(tmp_path_factory):
+    """Session-wide folder for memmap inputs (hypothesis refuses function-scoped fixtures)."""
+    return tmp_path_factory.mktemp("memmaps")
+
+
+# float64, nearly coinciding pairs under elu with alpha != 1 (its φ' jumps at 0): the relu family
+# carries 1 ∓ ρ through the recursion exactly (README, "Nearly coinciding points"); elu does so at
+# layer 1 and for exactly coinciding points, but takes a later layer's 1 − ρ from the rounded ρ.
+# Two distinct points that are nearly parallel there get θ off by up to ~sqrt(eps) ≈ 1.5e-8, Σ̇ by
+# (1−α)²/2π of it per layer, and fast path and reference round differently: measured 2.4e-9
+# (elu(0.5), depth 4, bias 0.1, points 1e-7 apart). 1e-7 leaves headroom for deeper networks.
+NEAR_DUPLICATE_TOL = 1e-7
+# Pairs count as near-duplicates when their first-layer correlation is this close to ±1: there
+# θ <= 1.4e-3 and the law above already costs more than TOL.
+NEAR_DUPLICATE_RHO = 1e-6
+
+
+def near_duplicates(x1, x2=None, weight_std=1.0, bias_std=0.0) -> np.ndarray:
+    """(N1, N2) mask of pairs whose first-layer correlation ρ^(1) is within NEAR_DUPLICATE_RHO of
+    ±1 (a zero row without bias, whose ρ is undefined, counts too)."""
+    x1 = np.asarray(x1, dtype=np.float64)
+    x2 = x1 if x2 is None else np.asarray(x2, dtype=np.float64)
+    w2, b2, n0 = weight_std ** 2, bias_std ** 2, x1.shape[1]
+    with np.errstate(all="ignore"):
+        k12 = w2 * (x1 @ x2.T) / n0 + b2
+        k1 = w2 * np.einsum("ij,ij->i", x1, x1) / n0 + b2
+        k2 = w2 * np.einsum("ij,ij->i", x2, x2) / n0 + b2
+        rho = k12 / np.sqrt(k1)[:, None] / np.sqrt(k2)[None, :]
+    return ~(np.abs(rho) <= 1 - NEAR_DUPLICATE_RHO)

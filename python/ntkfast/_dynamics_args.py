@@ -122,7 +122,9 @@ def kernel_train(k, name: str = "k_train", stats: StatsFn = numpy_kernel_stats) 
     if not finite:
         _refuse_nonfinite(a, name)
     # float32 kernels carry rounding ~1e-7 relative, even where they should be mirror images
-    tol = 1e-5 if getattr(k, "dtype", None) == np.float32 else 1e-8
+    # (in either byte order: `dtype == np.float32` is False for big-endian float32)
+    src = np.asarray(k).dtype if hasattr(k, "dtype") else None
+    tol = 1e-5 if src is not None and src.kind == "f" and src.itemsize == 4 else 1e-8
     if asym > tol * scale:
         raise ValueError(
             f"{name}: expected a symmetric matrix, max|K - K.T| = {asym:.3g} exceeds {tol:g} * max|K| = "

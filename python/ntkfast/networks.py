@@ -97,10 +97,16 @@ def init_mlp(widths, *, activation="relu", weight_std=1.0, bias_std=0.0, paramet
     for n_in, n_out in zip(ws[:-1], ws[1:]):
         w = rng.standard_normal((n_out, n_in))
         b = rng.standard_normal(n_out)
-        if parameterization == "standard":
-            w *= sw / math.sqrt(n_in)
-            b *= sb
-        weights.append(w.astype(dt))
-        biases.append(b.astype(dt))
+        with np.errstate(over="ignore"):  # a std too large for dtype: refused just below
+            if parameterization == "standard":
+                w *= sw / math.sqrt(n_in)
+                b *= sb
+            w, b = w.astype(dt), b.astype(dt)
+        for arr, name, value in ((w, "weight_std", sw), (b, "bias_std", sb)):
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{name}: {value!r} draws parameters beyond {dt}'s range (largest "
+                                 f"{np.finfo(dt).max:.3g}); use a smaller {name} or float64")
+        weights.append(w)
+        biases.append(b)
     return MLP(weights, biases, activation=activation, weight_std=sw, bias_std=sb,
                parameterization=parameterization)

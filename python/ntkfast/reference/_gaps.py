@@ -18,7 +18,7 @@ def first_layer(x1, x2, k12, r1, r2, i1, i2, weight_var: float, bias_var: float)
     """(1 − ρ, 1 + ρ) of Σ^(1) for every pair; x float64 (n, d), r = sqrt(Σ^(1)(x, x)) and
     i = 1/r (0 at 0). Where |ρ| > NEAR, k12 (modified in place) becomes ±r r'(1 − gap), a few
     roundings against the dot product's error, which grows with the number of features."""
-    rho = np.clip(k12 * np.outer(i1, i2), -1.0, 1.0)
+    rho = np.clip(k12 * i1[:, None] * i2[None, :], -1.0, 1.0)  # not outer(i1, i2): it overflows at tiny k
     gm, gp = 1 - rho, 1 + rho
     ii, jj = np.nonzero(np.abs(rho) > NEAR)
     if ii.size:
@@ -56,20 +56,22 @@ _H_COEFFICIENTS = np.array([2 * k * (-1) ** (k + 1) / float(np.prod(np.arange(1,
                             for k in range(1, 10)])
 
 
-def step(call, gm, gp, r1, r2, g, ig):
+def step(call, gm, gp, r1, r2, rn1, in1, rn2, in2):
     """One layer step: E[φφ], E[φ'φ'] and the next layer's gaps; r = sqrt(Σ(x, x)) per point of
-    this layer, g = sqrt(Σ'(x, x) Σ'(x', x')) of the next layer per pair and ig = 1/g (0 at 0)."""
+    this layer, rn that of the next layer and in = 1/rn (0 at 0). Divisions by sqrt(Σ'Σ') are
+    made point by point: at subnormal variances their product overflows."""
     wv, bv = call.weight_var, call.bias_var
     upper = gm <= gp
     rho = np.where(upper, 1 - gm, gp - 1)
     s = np.sqrt(gm * gp)
     theta = np.arctan2(s, rho)
     rr = np.outer(r1, r2)
+    pos = (rn1 > 0)[:, None] & (rn2 > 0)[None, :]
     act = call.act
     if act.dual == "elu":
         e, ed = elu_pair(r1[:, None], r2[None, :], rho, s, act.alpha)
         same = (gm == 0) & (r1[:, None] == r2[None, :])
-        rho_next = np.where(g > 0, np.clip((wv * e + bv) * ig, -1.0, 1.0), 0.0)
+        rho_next = np.where(pos, np.clip((wv * e + bv) * in1[:, None] * in2[None, :], -1.0, 1.0), 0.0)
         return e, ed, np.where(same, 0.0, 1 - rho_next), np.where(same, 2.0, 1 + rho_next)
     a, b = act.slopes
     sq, ab2 = (a * a + b * b) / (2 * np.pi), 2 * a * b / (2 * np.pi)
@@ -84,9 +86,11 @@ def step(call, gm, gp, r1, r2, g, ig):
     jp = np.where(upper, half_a * (2 - u) + b_pi * h, (a - b) ** 2 / 2 + b_pi * h + a * b * u)
     m = wv * half_a * rr + bv
     dr = r1[:, None] - r2[None, :]
+    den = np.outer(rn1, rn2) + m
+    ig1, ig2 = in1[:, None], in2[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        g_minus_m = np.where(g + m > 0, wv * half_a * bv * dr * dr / (g + m), 0.0)
-    p = wv * rr
-    gm_next = np.where(g > 0, np.clip((g_minus_m + p * jm) * ig, 0.0, 2.0), 1.0)
-    gp_next = np.where(g > 0, np.clip((g_minus_m + p * jp + 2 * bv) * ig, 0.0, 2.0), 1.0)
+        g_minus_m = np.where(den > 0, wv * half_a * bv * dr * dr / den, 0.0) * ig1 * ig2  # (g − m)/g
+    p = wv * (r1 * in1)[:, None] * (r2 * in2)[None, :]
+    gm_next = np.where(pos, np.clip(g_minus_m + p * jm, 0.0, 2.0), 1.0)
+    gp_next = np.where(pos, np.clip(g_minus_m + p * jp + 2 * bv * ig1 * ig2, 0.0, 2.0), 1.0)
     return e, ed, gm_next, gp_next

@@ -51,8 +51,10 @@ def _mehler_dual(call: Call, layer: int, k12, i1, i2):
     b = full[-1].coef[rows]
     d0a = full[0].d0[layer]
     d0b = full[-1].d0[layer]
-    scale = np.outer(i1, i2)
-    rho = np.clip(k12 * scale, -1.0, 1.0)
+    # k12 / sqrt(k11 k22) as (k12 / r1) / r2: the product of the inverse roots overflows at
+    # subnormal variances
+    i1c, i2r = i1[:, None], i2[None, :]
+    rho = np.clip(k12 * i1c * i2r, -1.0, 1.0)
     z = rho * rho if m.step == 2 else rho
     f = np.outer(a[-1], b[-1])
     g = np.zeros_like(f)
@@ -65,7 +67,7 @@ def _mehler_dual(call: Call, layer: int, k12, i1, i2):
         e, fp = rho * f, f + 2 * z * g
     else:
         e, fp = f, 2 * rho * g
-    ed = np.where(scale > 0, fp * scale, np.outer(d0a, d0b))
+    ed = np.where((i1c > 0) & (i2r > 0), fp * i1c * i2r, np.outer(d0a, d0b))
     return e, ed
 
 
@@ -88,7 +90,7 @@ def _compute(call: Call, layerwise: bool) -> dict:
         (r1, i1), (r2, i2) = roots[layer]
         if gaps:
             (rn1, in1), (rn2, in2) = roots[layer + 1]
-            e, ed, gm, gp = _gaps.step(call, gm, gp, r1, r2, np.outer(rn1, rn2), np.outer(in1, in2))
+            e, ed, gm, gp = _gaps.step(call, gm, gp, r1, r2, rn1, in1, rn2, in2)
         else:
             e, ed = _dual(call, layer, k12, r1, r2, i1, i2)
         k12 = call.weight_var * e + call.bias_var

@@ -9,7 +9,8 @@
 //
 // Duals with kGaps = true take the correlation as its gaps gm = 1 − ρ and gp = 1 + ρ (each with
 // full relative accuracy, see infinite_width.hpp) instead of k12, and replace them by the gaps of
-// the next layer, given g = sqrt(Σ'(x,x) Σ'(x',x')) of that layer and ig = 1/g (0 if g = 0).
+// the next layer, given the roots rn = sqrt(Σ'(x,x)) of that layer and their inverses irn (0 at
+// 0), per point: never multiplied together first (at subnormal variances 1/sqrt(k1 k2) overflows).
 #pragma once
 
 #include <algorithm>
@@ -74,8 +75,8 @@ template <class T, bool Bias = true> struct ReluLikeDual {
 
     static T point_aux(T) { return T(0); }
 
-    inline void operator()(T, T& gm, T& gp, T ri, T, T, T rj, T, T, T g, T ig, T& e,
-                           T& ed) const {
+    inline void operator()(T, T& gm, T& gp, T ri, T, T, T rj, T, T, T rni, T irni, T rnj, T irnj,
+                           T& e, T& ed) const {
         const bool upper = gm <= gp;  // ρ >= 0, θ <= π/2
         const T rho = upper ? T(1) - gm : gp - T(1);
         const T s = std::sqrt(gm * gp);
@@ -92,19 +93,21 @@ template <class T, bool Bias = true> struct ReluLikeDual {
         const T bh = b_pi * h;
         const T jm = (upper ? T(0) : half_c) + (upper ? half_a : -ab) * u - bh;
         const T jp = (upper ? T(2) * half_a : half_b) + (upper ? -half_a : ab) * u + bh;
-        const T m = wv * half_a * rr + bv;
-        const T dr = ri - rj;
-        // Unconditional arithmetic, selects after: the loop stays vectorised.
-        T gm_m = T(0);  // g − m
+        // Unconditional arithmetic, selects after: the loop stays vectorised. Divided by g as
+        // (· / rn_i) / rn_j, and sqrt(k11 k22)/g as (r_i/rn_i)(r_j/rn_j), ratios of order 1.
+        T gm_m = T(0);  // (g − m)/g
         if constexpr (Bias) {
-            const T den = g + m;
-            gm_m = wv_half_a_bv * dr * dr / (den > T(0) ? den : T(1));
+            const T m = wv * half_a * rr + bv;
+            const T dr = ri - rj;
+            const T den = rni * rnj + m;
+            gm_m = wv_half_a_bv * dr * dr / (den > T(0) ? den : T(1)) * irni * irnj;
         }
-        const T p = wv * rr;
-        const T next_m = clamp_gap((gm_m + p * jm) * ig);
-        const T next_p = clamp_gap((gm_m + p * jp + T(2) * bv) * ig);
-        gm = g > T(0) ? next_m : T(1);
-        gp = g > T(0) ? next_p : T(1);
+        const T p = wv * (ri * irni) * (rj * irnj);
+        const T next_m = clamp_gap(gm_m + p * jm);
+        const T next_p = clamp_gap(gm_m + p * jp + T(2) * bv * irni * irnj);
+        const bool pos = rni > T(0) && rnj > T(0);
+        gm = pos ? next_m : T(1);
+        gp = pos ? next_p : T(1);
     }
 };
 
@@ -285,15 +288,15 @@ template <class T> struct EluDual {
         : alpha(a), wv(T(weight_var)), bv(T(bias_var)) {}
     static T point_aux(T) { return T(0); }
 
-    inline void operator()(T, T& gm, T& gp, T ri, T, T, T rj, T, T, T g, T ig, T& e_out,
-                           T& ed_out) const {
+    inline void operator()(T, T& gm, T& gp, T ri, T, T, T rj, T, T, T rni, T irni, T rnj, T irnj,
+                           T& e_out, T& ed_out) const {
         const double dm = gm, dp = gp;
         const double rho = dm <= dp ? 1 - dm : dp - 1;
         const EluPair p = elu_dual_pair(double(ri), double(rj), rho, std::sqrt(dm * dp), alpha);
         e_out = T(p.e);
         ed_out = T(p.ed);
         const bool same = gm == T(0) && ri == rj;
-        const T rho_next = g > T(0) ? clamp_unit((wv * e_out + bv) * ig) : T(0);
+        const T rho_next = rni > T(0) && rnj > T(0) ? clamp_unit((wv * e_out + bv) * irni * irnj) : T(0);
         gm = same ? T(0) : T(1) - rho_next;
         gp = same ? T(2) : T(1) + rho_next;
     }

@@ -367,8 +367,9 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
                 }
                 // Σ̇ = F'(ρ)/sqrt(k11 k22); a zero-variance point has u = 0 a.s., then E[φ'φ'] =
                 // E[φ'(u)] E[φ'(v)], carried by d0.
-                const T scale = iri * irj[jj];
-                const T ed = scale > T(0) ? fp * scale : d0i * d0j[jj];
+                // fp / sqrt(k11 k22) as (fp / r_i) / r_j: the product of the inverse roots
+                // overflows at subnormal variances.
+                const T ed = iri > T(0) && irj[jj] > T(0) ? fp * iri * irj[jj] : d0i * d0j[jj];
                 advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);

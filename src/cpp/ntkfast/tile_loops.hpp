@@ -47,8 +47,8 @@ void gap_strip(const Dual& dual, std::ptrdiff_t n, T* __restrict k12, T* __restr
 #pragma omp simd
     for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
         T e, ed;
-        dual(k12[jj], gm[jj], gp[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], rni * rnj[jj],
-             irni * irnj[jj], e, ed);
+        dual(k12[jj], gm[jj], gp[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], rni, irni, rnj[jj],
+             irnj[jj], e, ed);
         advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
     }
 }
