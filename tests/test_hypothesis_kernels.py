@@ -224,33 +224,6 @@ def known_series_square_overflow(kw, plain) -> bool:
     return float(np.max(k, initial=0.0)) * 4.0 ** kw["depth"] > 1e300
 
 
-# KNOWN DEFECT (reported; the sin pair code in src/cpp/ntkfast/dual_activations.hpp): the fast
-# path evaluates e^{k12 - h}, h = (k11 + k22)/2, and for (near-)duplicate rows at variance k the
-# rounding of k12 - h is ~k·eps: beyond k ≈ 1e18 that exceeds 709 and the entry comes back inf
-# (ntk and nngp; the reference returns a finite number). The library warns that such entries have
-# no digit (CONDITIONING), but returns inf instead of refusing. Calls with a layer variance above
-# 1e18 under sin are checked for "no crash" only; test_known_sin_inf_at_huge_variance
-# reproduces it (found under .ci/sanitize with NTKFAST_FUZZ_SCALE=15).
-def known_sin_overflow(act, diags) -> bool:
-    return activations.get_activation(act).dual == "sin" and float(
-        np.abs(diags["sigma"][:-1]).max(initial=0.0)) > 1e18
-
-
-# KNOWN DEFECT (reported; the float32 pair code, src/cpp/ntkfast/infinite_width.cpp or
-# vec_angle.hpp): the first layer's x·x' is summed in float32 before the division by n0, so rows
-# whose squared norm exceeds float32's range (3.4e38) give inf although Σ = σ_w² x·x'/n0 fits
-# (the check in Python looks at Σ only): 300 entries of ±2^62, weight_std 0.5: Σ = 5.3e36 on
-# the diagonal, ±inf off it (and everywhere in the x2-given path). Found under .ci/sanitize
-# with NTKFAST_FUZZ_SCALE=15 (int64 inputs clipped to ±2^62). Such calls are checked for "no
-# crash" only; test_known_float32_dot_overflow reproduces it.
-def known_float32_dot_overflow(dtype, numbers) -> bool:
-    if np.dtype(dtype) != np.float32:
-        return False
-    with np.errstate(all="ignore"):
-        sq = max(float(np.einsum("ij,ij->i", x, x).max(initial=0.0)) for x in numbers)
-    return sq > float(np.finfo(np.float32).max)
-
-
 def reference_outcome(fn, *args, **kwargs):
     """The reference's result and whether numpy warned (then it is not compared: a reference
     that overflows on the way has no digits to compare with). The reference's pair code once
@@ -315,12 +288,6 @@ def check_pair_call(name: str, layerwise: bool, args: list, kw: dict, dtype) -> 
     shapes = {"out": (n1, n2), "nngp": (n1, n2), "ntk": (n1, n2), "sigma": (L, n1, n2),
               "theta": (L, n1, n2), "sigma_dot": (L - 1, n1, n2)}
     diags = layer_diagonals(numbers1, numbers2, kw)
-    if known_sin_overflow(kw["activation"], diags):
-        note("excluded: sin at variance beyond 1e18 (known defect)")
-        return 0.0  # KNOWN DEFECT: no crash (we got here) is all that is checked
-    if known_float32_dot_overflow(dtype, [numbers1] + ([] if numbers2 is None else [numbers2])):
-        note("excluded: float32 dot products beyond float32's range (known defect)")
-        return 0.0  # KNOWN DEFECT: no crash (we got here) is all that is checked
     assert_finite_result(got, shapes, np.dtype(dtype))
 
     # 3. parity with the reference, normalised by the diagonals of each layer
@@ -514,20 +481,18 @@ def test_known_series_square_overflow():
     assert np.isfinite(ntkfast.ntk(x, depth=2, activation="gelu")).all()
 
 
-@pytest.mark.xfail(strict=True, reason="sin pair code overflows e^(k12 - h) at huge variance")
-def test_known_sin_inf_at_huge_variance():
-    """30 pairs of identical rows of scale 1e80 (Σ ~ 1e160): the fast ntk has inf off the
-    diagonal for some pairs (32 entries of 3600, in the release and the sanitizer build alike:
-    which pairs depends on the sign of the rounding, so one pair is not a reliable reproducer;
-    the reference stays finite)."""
+def test_sin_finite_at_huge_variance():
+    """30 pairs of identical rows of scale 1e80 (Σ ~ 1e160): the fast ntk had inf off the
+    diagonal for some pairs (rounding put |k12| above (k11 + k22)/2 by ulps of 1e160, and
+    e^{|k12| - h} overflowed; the exponent is now clamped at its exact bound 0)."""
     rows = np.random.default_rng(2).standard_normal((30, 50)) * 1e80
     x = np.repeat(rows, 2, axis=0)
     assert np.isfinite(ntkfast.ntk(x, depth=2, activation="sin")).all()
 
 
-@pytest.mark.xfail(strict=True, reason="float32 x·x' overflows before the division by n0")
-def test_known_float32_dot_overflow():
-    """300 entries of ±2^62 in float32: Σ(x, x) = 5.3e36 fits, the off-diagonal comes back inf."""
+def test_float32_first_layer_does_not_overflow_before_scaling():
+    """300 entries of ±2^62 in float32: Σ(x, x) = 5.3e36 fits; the off-diagonal came back inf
+    (x·x' was summed before the division by n0; both factors are scaled first now)."""
     x = np.full((2, 300), 2.0**62)
     x[1, :10] *= -1
     assert np.isfinite(ntkfast.ntk(x, depth=1, weight_std=0.5, dtype=np.float32)).all()

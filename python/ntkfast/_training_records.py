@@ -61,8 +61,8 @@ class Recorder:
         if call.track_ntk is not None:
             theta = np.asarray(self._ntk(net, call.x, output=call.track_ntk), dtype=np.float64)
             if self._ntk0 is None:
-                self._ntk0, self._ntk0_norm = theta, float(np.linalg.norm(theta))
-            diff = float(np.linalg.norm(theta - self._ntk0))
+                self._ntk0, self._ntk0_norm = theta, _frobenius(theta)
+            diff = _frobenius(theta - self._ntk0)
             self.drift.append(diff / self._ntk0_norm if self._ntk0_norm > 0 else (0.0 if diff == 0 else np.inf))
         if step < call.steps:  # the network a divergence error would report, copied in place
             if self._last_net is None:
@@ -131,3 +131,11 @@ class Recorder:
                     f"{loss} for them (and a non-finite d)")
         return (f"the outputs are finite (max |f| = {f_max:.3g}) but their {call.loss} loss against "
                 f"y overflows float64 (max |y| = {y_max:.3g}); rescale y")
+
+
+def _frobenius(a: np.ndarray) -> float:
+    """||a||_F without overflow: a kernel of entries ~1e200 is finite, its sum of squares is not."""
+    scale = float(np.max(np.abs(a))) if a.size else 0.0
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(a / scale))

@@ -37,7 +37,7 @@ def _dual(call: Call, layer: int, k12, r1, r2, i1, i2):
         # variance); every exponent <= 0 since |k12| <= h.
         h = 0.5 * np.add.outer(r1**2, r2**2)
         a = np.abs(k12)
-        up, down = np.exp(a - h), np.exp(-a - h)
+        up, down = np.exp(np.minimum(a - h, 0.0)), np.exp(-a - h)  # rounding may put a above h
         return np.sign(k12) * (-0.5 * up * np.expm1(-2 * a)), 0.5 * (up + down)
     return _mehler_dual(call, layer, k12, i1, i2)
 

@@ -151,7 +151,10 @@ template <class T> struct SinDual {
     inline void operator()(T k12, T, T, T hi, T, T, T hj, T& e, T& ed) const {
         const T h = hi + hj;
         const T a = std::abs(k12);
-        const T up = std::exp(a - h);
+        // |k12| <= h in exact arithmetic; rounding of huge variances (1e160) may exceed it by
+        // ulps of 1e160, which exp would turn into inf.
+        const T over = a - h;
+        const T up = std::exp(over < T(0) ? over : T(0));
         const T down = std::exp(-a - h);
         const T sinh_part = T(-0.5) * up * std::expm1(T(-2) * a);
         e = k12 < T(0) ? -sinh_part : sinh_part;

@@ -51,7 +51,9 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
         throw std::invalid_argument("a pass that ends inside the network needs the state");
     if (symmetric_ && (out_.row_offset != 0 || out_.col_offset != 0 || out_.ld != p1_.n))
         throw std::invalid_argument("a symmetric Gram is computed whole");
-    x_scale_ = T(spec_.weight_var / double(d_));
+    // Both factors of x·x' are scaled by σ_w/sqrt(n0) before the product (not the product
+    // after): in float32 the sum of products could overflow where the kernel itself fits.
+    feature_scale_ = T(std::sqrt(spec_.weight_var / double(d_)));
     weight_var_ = T(spec_.weight_var);
     bias_var_ = T(spec_.bias_var);
 
@@ -59,10 +61,11 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
     if (from_inputs_) {
         x2t_.resize(std::size_t(d_ * n2));
         for (std::ptrdiff_t j = 0; j < n2; ++j)
-            for (std::ptrdiff_t k = 0; k < d_; ++k) x2t_[std::size_t(k * n2 + j)] = p2_.x[j * d_ + k];
+            for (std::ptrdiff_t k = 0; k < d_; ++k)
+                x2t_[std::size_t(k * n2 + j)] = p2_.x[j * d_ + k] * feature_scale_;
     }
 
-    const T unit_scale = std::sqrt(x_scale_), unit_bias = std::sqrt(bias_var_);
+    const T unit_scale = feature_scale_, unit_bias = std::sqrt(bias_var_);
     auto fill = [&](const PointSet<T>& p, PerPoint& pp) {
         const std::size_t size = std::size_t(table_layers_ * p.n);
         // kStripPad more: padded strips read past the last point (never stored).
@@ -134,7 +137,7 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
         V acc[4] = {};
         const T* col = x2t_.data() + j0 + jb;
         for (std::ptrdiff_t k = 0; k < d_; ++k) {
-            const V xik = V{} + xi[k];
+            const V xik = V{} + xi[k] * feature_scale_;
             const T* row = col + k * n2;
             for (int u = 0; u < 4; ++u) {
                 V r;
@@ -146,12 +149,12 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
     }
     for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] = T(0);
     for (std::ptrdiff_t k = 0; k < d_; ++k) {
-        const T xik = xi[k];
+        const T xik = xi[k] * feature_scale_;
         const T* row = x2t_.data() + k * n2 + j0;
         for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] += xik * row[jj];
     }
 #pragma omp simd
-    for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] = k12[jj] * x_scale_ + bias_var_;
+    for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] += bias_var_;
 }
 
 // Near ρ = ±1 the first-layer gaps come from the distance between the normalised inputs, not

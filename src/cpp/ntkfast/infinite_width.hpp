@@ -154,8 +154,8 @@ template <class T> class InfiniteWidthKernel {
     PairState<T> state_;
     bool layerwise_, from_inputs_, final_;
     std::ptrdiff_t table_layers_, steps_;
-    T x_scale_, bias_var_, weight_var_;
-    std::vector<T> x2t_;  // x2 transposed, (d, n2): the first-layer dot products vectorise over j
+    T feature_scale_, bias_var_, weight_var_;  // σ_w/sqrt(n0), β², σ_w²
+    std::vector<T> x2t_;  // x2 transposed and scaled by σ_w/sqrt(n0), (d, n2): the dot products vectorise over j
     PerPoint pp1_, pp2_;
     std::vector<std::ptrdiff_t> mehler_first_term_;  // cumulative term count before each step
     std::vector<Tile> tiles_;
