@@ -158,10 +158,11 @@ def _tails(fn, derivative, c: np.ndarray, k: float, deg: int) -> tuple[np.ndarra
     """
     x, sqrt_w = gauss_hermite(deg)
     z = np.sqrt(k) * x
-    w = sqrt_w * sqrt_w
 
     def gauss_mean_sq(f):
-        return float(np.einsum("p,p->", w, np.square(_checked(f, z)) + np.square(_checked(f, -z))))
+        # Σ_p (sqrt(w_p) φ(±z_p))², not w_p φ²: φ(z)² alone overflows at the outer nodes of
+        # variances near float64's limit, where sqrt(w_p) is tiny.
+        return float(np.sum(np.square(sqrt_w * _checked(f, z)) + np.square(sqrt_w * _checked(f, -z))))
 
     sq = c * c
     n = np.arange(c.size)

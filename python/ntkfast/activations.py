@@ -173,12 +173,19 @@ def _std_normal_cdf(z: Array) -> Array:
     return 0.5 * (1.0 + _erf_array(np.asarray(z) / math.sqrt(2.0)))
 
 
+def _gelu_derivative(z):
+    """Φ(z) + z φ(z); z φ(z) as z exp(-z²/2)/sqrt(2π) with z² allowed to overflow to inf (then
+    exp gives the right 0) without numpy's warning: huge pre-activations are legitimate."""
+    with np.errstate(over="ignore"):
+        return _std_normal_cdf(z) + z * np.exp(-0.5 * np.square(z)) / math.sqrt(2 * math.pi)
+
+
 def gelu() -> Activation:
     """Exact GELU, z·Φ(z) (not the tanh approximation)."""
     return _made(Activation(
         "gelu",
         lambda z: z * _std_normal_cdf(z),
-        lambda z: _std_normal_cdf(z) + z * np.exp(-0.5 * np.square(z)) / math.sqrt(2 * math.pi),
+        _gelu_derivative,
         "mehler",
         compiled="gelu",
     ), gelu)
