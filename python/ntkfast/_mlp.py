@@ -18,12 +18,20 @@ from .activations import Activation, get_activation
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
-def _chain_widths(weights) -> tuple[int, ...]:
-    """(n_0, ..., n_L) of a chain of (n_{l+1}, n_l) weight matrices."""
-    return (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+class _Chain:
+    """depth and widths of anything holding a chain of (n_{l+1}, n_l) ``weights``."""
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """(n_0, n_1, ..., n_L)."""
+        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
 
 
-class MLPParameters:
+class MLPParameters(_Chain):
     """The weights, biases and settings of an MLP with L = ``depth`` weight layers; the base of
     :class:`ntkfast.MLP`, which documents them."""
 
@@ -36,15 +44,6 @@ class MLPParameters:
         self.bias_std = V.nonnegative(bias_std, "bias_std")
         self.parameterization = _parameterization(parameterization)
         checked(self)  # fail at construction as well as at every call
-
-    @property
-    def depth(self) -> int:
-        return len(self.weights)
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        """(n_0, n_1, ..., n_L)."""
-        return _chain_widths(self.weights)
 
     @property
     def dtype(self) -> np.dtype:
@@ -72,7 +71,7 @@ class MLPParameters:
 
 
 @dataclass(frozen=True)
-class CheckedNet:
+class CheckedNet(_Chain):
     """A validated snapshot of an MLP: contiguous arrays plus each layer's scales (s_w, s_b)."""
 
     weights: tuple[np.ndarray, ...]
@@ -82,13 +81,6 @@ class CheckedNet:
     activation: Activation
     dtype: np.dtype
 
-    @property
-    def depth(self) -> int:
-        return len(self.weights)
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return _chain_widths(self.weights)
 
 
 def _parameterization(value) -> str:
