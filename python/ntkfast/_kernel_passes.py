@@ -16,7 +16,7 @@ import numpy as np
 from . import _core
 from . import _validation as V
 from ._kernel_args import Call
-from ._recursion import Tables, state_of, table_bytes, tables
+from ._recursion import GAP_DUALS, Tables, state_of, table_bytes, tables
 
 # Per-point tables a single pass may use besides the output: at least this, at most the output's
 # own size (tables are O(N·L) against the output's O(N1·N2), so only very deep networks or a
@@ -25,8 +25,6 @@ MIN_TABLE_BUDGET = 256 << 20
 # Rows of the large side per block when a cross kernel must be cut.
 MIN_BLOCK_ROWS = 2048
 
-# Duals whose entries carry the gaps 1 ∓ ρ (infinite_width.hpp): two more state arrays.
-_GAP_DUALS = ("relu_like", "elu")
 
 
 def table_budget(n1: int, n2: int, itemsize: int) -> int:
@@ -116,7 +114,7 @@ def _state(call: Call, kind: str, outputs: dict, multi_pass: bool) -> dict:
     if not multi_pass:
         return {}
     shape = next(iter(outputs.values())).shape
-    names = ["k12", "theta"] + (["gap_minus", "gap_plus"] if kind in _GAP_DUALS else [])
+    names = ["k12", "theta"] + (["gap_minus", "gap_plus"] if kind in GAP_DUALS else [])
     have = {"k12": outputs.get("nngp"), "theta": outputs.get("ntk")}
     missing = [n for n in names if have.get(n) is None]
     V.check_output_fits(len(missing) * int(np.prod(shape)) * call.dtype.itemsize,

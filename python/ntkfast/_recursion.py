@@ -32,6 +32,11 @@ from .activations import Activation
 # the limit could go, together with tests/test_truth.py's check that 900 is refused.
 ELU_MAX_VARIANCE = 300.0
 
+# Duals whose entries carry the gaps 1 ∓ ρ (src/cpp/ntkfast/infinite_width.hpp, carries_gaps;
+# reference/_gaps.py): their φ' jumps at 0, so their angle near ρ = ±1 must not come from a
+# rounded ρ. Passes keep two more state arrays for them.
+GAP_DUALS = ("relu_like", "elu")
+
 # Bytes of per-point tables per point and layer besides the Mehler coefficients: Σ, Θ, Σ̇ in
 # float64 here and sqrt(k), 1/sqrt(k), aux in the core (at most float64).
 TABLE_BYTES_PER_POINT_LAYER = 6 * 8
@@ -73,9 +78,6 @@ class MehlerPlan:
         """Stored coefficients of a layer step after compaction (at least one)."""
         n = self.series[layer_step].n_max + 1
         return max(1, len(range(self.offset, n, self.step)))
-
-    def rho_limits_concatenated(self) -> list[float]:
-        return np.concatenate(self.rho_limits).tolist()
 
 
 @dataclass

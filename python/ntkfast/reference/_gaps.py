@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._bivariate import elu_pair
-
-DUALS = ("relu_like", "elu")
 NEAR = 0.9  # |ρ| above which layer 1 measures the distance instead of subtracting
 
 

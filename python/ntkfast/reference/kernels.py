@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernel_args import Call, KernelResult, make_result, n_output_arrays, parse, parse_diag
-from . import _gaps
+from .._recursion import GAP_DUALS
 from .._thread_args import check_unused_n_threads
+from . import _gaps
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag"]
 
@@ -80,7 +81,7 @@ def _compute(call: Call, layerwise: bool) -> dict:
     sd2 = sd1 if sym else prep.sigma_diag[1]
     k12 = call.weight_var * (x1 @ x2.T) / x1.shape[1] + call.bias_var
     roots = [(_roots(sd1[layer]), _roots(sd2[layer])) for layer in range(call.depth)]
-    gaps = call.depth > 1 and call.act.dual in _gaps.DUALS
+    gaps = call.depth > 1 and call.act.dual in GAP_DUALS
     if gaps:
         (r1, i1), (r2, i2) = roots[0]
         gm, gp = _gaps.first_layer(x1, x2, k12, r1, r2, i1, i2, call.weight_var, call.bias_var)
