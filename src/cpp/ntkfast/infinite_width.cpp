@@ -59,10 +59,12 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
 
     const std::ptrdiff_t n2 = p2_.n;
     if (from_inputs_) {
-        x2t_.resize(std::size_t(d_ * n2));
+        // kStripPad zero columns more per feature: the dot products of a padded strip read them.
+        x2t_stride_ = n2 + kStripPad;
+        x2t_.assign(std::size_t(d_ * x2t_stride_), T(0));
         for (std::ptrdiff_t j = 0; j < n2; ++j)
             for (std::ptrdiff_t k = 0; k < d_; ++k)
-                x2t_[std::size_t(k * n2 + j)] = p2_.x[j * d_ + k] * feature_scale_;
+                x2t_[std::size_t(k * x2t_stride_ + j)] = p2_.x[j * d_ + k] * feature_scale_;
     }
 
     const T unit_scale = feature_scale_, unit_bias = std::sqrt(bias_var_);
@@ -93,6 +95,11 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
     fill(p1_, pp1_);
     if (symmetric_) pp2_ = pp1_;
     else fill(p2_, pp2_);
+    if (spec_.kind == DualKind::mehler && steps_ > 0) {  // E[φ'(u)] per point, padded like r
+        const std::size_t size = std::size_t(steps_ * p2_.n);
+        pp2_.d0.assign(size + kStripPad, T(0));
+        std::copy(p2_.mehler_d0, p2_.mehler_d0 + size, pp2_.d0.begin());
+    }
 
     if (spec_.kind == DualKind::mehler) {
         if (std::ptrdiff_t(spec_.mehler_terms.size()) != steps_)
@@ -127,18 +134,17 @@ template <class T>
 void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
                                          T* k12) const {
     const T* xi = p1_.x + i * d_;
-    const std::ptrdiff_t n2 = p2_.n;
-    // Fixed summation order over features for every entry: tiling cannot change the result.
-    // Blocks of four vectors keep their accumulators in registers across the feature loop.
+    // Fixed summation order over features for every entry, and whole blocks of four vectors
+    // (padded columns are zeros): every entry takes the same instructions wherever it sits, so
+    // tiling cannot change the result. The accumulators stay in registers across the features.
     using V = typename Vec32<T>::type;
     constexpr std::ptrdiff_t W = Vec32<T>::lanes;
-    std::ptrdiff_t jb = 0;
-    for (; jb + 4 * W <= n; jb += 4 * W) {
+    for (std::ptrdiff_t jb = 0; jb < padded(n); jb += 4 * W) {
         V acc[4] = {};
         const T* col = x2t_.data() + j0 + jb;
         for (std::ptrdiff_t k = 0; k < d_; ++k) {
             const V xik = V{} + xi[k] * feature_scale_;
-            const T* row = col + k * n2;
+            const T* row = col + k * x2t_stride_;
             for (int u = 0; u < 4; ++u) {
                 V r;
                 std::memcpy(&r, row + u * W, sizeof(V));
@@ -147,14 +153,8 @@ void InfiniteWidthKernel<T>::first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, st
         }
         std::memcpy(k12 + jb, acc, sizeof(acc));
     }
-    for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] = T(0);
-    for (std::ptrdiff_t k = 0; k < d_; ++k) {
-        const T xik = xi[k] * feature_scale_;
-        const T* row = x2t_.data() + k * n2 + j0;
-        for (std::ptrdiff_t jj = jb; jj < n; ++jj) k12[jj] += xik * row[jj];
-    }
 #pragma omp simd
-    for (std::ptrdiff_t jj = 0; jj < n; ++jj) k12[jj] += bias_var_;
+    for (std::ptrdiff_t jj = 0; jj < padded(n); ++jj) k12[jj] += bias_var_;
 }
 
 // Near ρ = ±1 the first-layer gaps come from the distance between the normalised inputs, not
@@ -259,7 +259,7 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
         begin_row<Layerwise, Gaps>(i, j0, n, k12, sdot, theta, gm, gp);
-        const std::ptrdiff_t n_pad = Gaps ? padded(n) : n;
+        const std::ptrdiff_t n_pad = padded(n);
         for (std::ptrdiff_t jj = n; jj < n_pad; ++jj) {  // lanes past the row: harmless values
             k12[jj] = theta[jj] = sdot[jj] = T(0);
             gm[jj] = gp[jj] = T(1);
@@ -280,7 +280,7 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
                           irni, rnj, irnj, wv, bv);
             } else {
 #pragma omp simd
-                for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+                for (std::ptrdiff_t jj = 0; jj < n_pad; ++jj) {
                     T e, ed;
                     dual(k12[jj], ri, iri, ai, rj[jj], irj[jj], aj[jj], e, ed);
                     advance(e, ed, wv, bv, k12[jj], theta[jj], sdot[jj]);
@@ -302,14 +302,23 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
     alignas(64) T z[kTileCols];
     alignas(64) T f[kTileCols];
     alignas(64) T g[kTileCols];
+    alignas(64) T q[kTileCols];
     const std::ptrdiff_t n1 = p1_.n, n2 = p2_.n;
     const T wv = weight_var_, bv = bias_var_;
     const int offset = spec_.mehler_offset, step = spec_.mehler_step;
+    constexpr std::ptrdiff_t B = kBlock<T>;
+    static_assert(kStripPad % kBlock<T> == 0, "strips are whole register blocks");
+    // The coefficients of a row's last block, copied with zeros past the row's end: the block
+    // reads whole vectors and x2's coefficient table ends at its last point.
+    std::vector<T> last_block(std::size_t(B) * std::size_t(spec_.mehler_terms.empty() ? 1 :
+        *std::max_element(spec_.mehler_terms.begin(), spec_.mehler_terms.end())));
     for (std::ptrdiff_t i = t.i0; i < t.i1; ++i) {
         const std::ptrdiff_t j0 = symmetric_ ? std::max(t.j0, i + 1) : t.j0;
         const std::ptrdiff_t n = t.j1 - j0;
         if (n <= 0) continue;
         begin_row<Layerwise, false>(i, j0, n, k12, sdot, theta, nullptr, nullptr);
+        const std::ptrdiff_t n_pad = padded(n);
+        for (std::ptrdiff_t jj = n; jj < n_pad; ++jj) k12[jj] = theta[jj] = sdot[jj] = T(0);
         for (std::ptrdiff_t l = 0; l < steps_; ++l) {
             const std::ptrdiff_t terms = spec_.mehler_terms[std::size_t(l)];
             const T* a = p1_.mehler_coef + mehler_first_term_[std::size_t(l)] * n1 + i;
@@ -317,7 +326,7 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
             const T iri = pp1_.ir[std::size_t(l * n1 + i)];
             const T* irj = pp2_.ir.data() + l * n2 + j0;
             const T d0i = p1_.mehler_d0[l * n1 + i];
-            const T* d0j = p2_.mehler_d0 + l * n2 + j0;
+            const T* d0j = pp2_.d0.data() + l * n2 + j0;
             const double* rho_limit =
                 spec_.mehler_rho_limits.data() + mehler_first_term_[std::size_t(l)];
 #pragma omp simd
@@ -326,36 +335,48 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
                 rho[jj] = r;
                 z[jj] = step == 2 ? r * r : r;
             }
-            // Horner for the series S(z) = Σ_m p_m z^m and its derivative S'(z) together,
-            // with p_m = c_m(x) c_m(x') formed on the fly (never stored per pair). Blocks of
-            // kBlock entries keep z, S and S' in registers, and stop at the number of terms their
-            // largest |ρ| needs: ρ^n shrinks the terms geometrically away from ρ = ±1.
-            std::ptrdiff_t jb = 0;
-            for (; jb + kBlock<T> <= n; jb += kBlock<T>) {
-                T rho_max = T(0);
-                for (std::ptrdiff_t u = 0; u < kBlock<T>; ++u)
-                    rho_max = std::max(rho_max, std::abs(rho[jb + u]));
-                const std::ptrdiff_t q = terms_needed(rho_limit, terms, double(rho_max));
-                horner_block<T>(a, n1, b + jb, n2, q, z + jb, f + jb, g + jb);
+            // Lanes past the row repeat its last entry: they then widen no block's term range.
+            for (std::ptrdiff_t jj = n; jj < n_pad; ++jj) {
+                rho[jj] = rho[n - 1];
+                z[jj] = z[n - 1];
             }
-            if (jb < n) {
-                const T a_last = a[(terms - 1) * n1];
-                const T* b_last = b + (terms - 1) * n2;
-                for (std::ptrdiff_t jj = jb; jj < n; ++jj) {
-                    f[jj] = a_last * b_last[jj];
-                    g[jj] = T(0);
+            // Horner for the series S(z) = Σ_m p_m z^m and its derivative S'(z) together,
+            // with p_m = c_m(x) c_m(x') formed on the fly (never stored per pair). Each entry
+            // stops at the number of terms its own |ρ| needs (ρ^n shrinks the terms
+            // geometrically away from ρ = ±1); blocks of kBlock entries keep z, S and S' in
+            // registers.
+            for (std::ptrdiff_t jb = 0; jb < n_pad; jb += B) {
+                T lo = std::abs(rho[jb]), hi = lo;
+                for (std::ptrdiff_t u = 1; u < B; ++u) {
+                    lo = std::min(lo, std::abs(rho[jb + u]));
+                    hi = std::max(hi, std::abs(rho[jb + u]));
                 }
-                for (std::ptrdiff_t m = terms - 2; m >= 0; --m) {
-                    const T am = a[m * n1];
-                    const T* bm = b + m * n2;
-                    for (std::ptrdiff_t jj = jb; jj < n; ++jj) {
-                        g[jj] = g[jj] * z[jj] + f[jj];
-                        f[jj] = f[jj] * z[jj] + am * bm[jj];
+                // The count is non-decreasing in |ρ|: two searches bound the block, and a lane's
+                // own count is q_min plus the limits between them that its |ρ| exceeds.
+                const std::ptrdiff_t q_min = terms_needed(rho_limit, terms, double(lo));
+                const std::ptrdiff_t q_max = terms_needed(rho_limit, terms, double(hi));
+                for (std::ptrdiff_t u = 0; u < B; ++u) q[jb + u] = T(q_min);
+                for (std::ptrdiff_t k = q_min - 1; k < q_max - 1; ++k) {
+                    const double limit = rho_limit[k];
+                    for (std::ptrdiff_t u = 0; u < B; ++u)
+                        q[jb + u] += double(std::abs(rho[jb + u])) > limit ? T(1) : T(0);
+                }
+                const T* bb = b + jb;
+                std::ptrdiff_t stride = n2;
+                if (jb + B > n) {
+                    const std::ptrdiff_t valid = n - jb > 0 ? n - jb : 0;
+                    for (std::ptrdiff_t m = 0; m < q_max; ++m) {
+                        T* dst = last_block.data() + m * B;
+                        std::fill(dst, dst + B, T(0));
+                        std::copy(b + m * n2 + jb, b + m * n2 + jb + valid, dst);
                     }
+                    bb = last_block.data();
+                    stride = B;
                 }
+                horner_block<T>(a, n1, bb, stride, q + jb, q_min, q_max, z + jb, f + jb, g + jb);
             }
 #pragma omp simd
-            for (std::ptrdiff_t jj = 0; jj < n; ++jj) {
+            for (std::ptrdiff_t jj = 0; jj < n_pad; ++jj) {
                 const T r = rho[jj];
                 T e, fp;
                 if (step == 1) {  // F(ρ) = S(ρ)

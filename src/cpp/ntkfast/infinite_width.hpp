@@ -118,6 +118,7 @@ template <class T> class InfiniteWidthKernel {
   private:
     struct PerPoint {
         std::vector<T> r, ir, aux;  // (table layers, n): sqrt(k), 1/sqrt(k) (0 if k = 0), dual aux
+        std::vector<T> d0;          // Mehler, x2 only: (steps, n) E[φ'(u)]
         std::vector<T> unit;        // (n, d + 1): the normalised augmented input (first pass, gaps)
     };
     struct Tile {
@@ -155,7 +156,10 @@ template <class T> class InfiniteWidthKernel {
     bool layerwise_, from_inputs_, final_;
     std::ptrdiff_t table_layers_, steps_;
     T feature_scale_, bias_var_, weight_var_;  // σ_w/sqrt(n0), β², σ_w²
-    std::vector<T> x2t_;  // x2 transposed and scaled by σ_w/sqrt(n0), (d, n2): the dot products vectorise over j
+    // x2 transposed and scaled by σ_w/sqrt(n0), (d, n2 + kStripPad zero columns): the dot products
+    // vectorise over j.
+    std::vector<T> x2t_;
+    std::ptrdiff_t x2t_stride_ = 0;
     PerPoint pp1_, pp2_;
     std::vector<std::ptrdiff_t> mehler_first_term_;  // cumulative term count before each step
     std::vector<Tile> tiles_;

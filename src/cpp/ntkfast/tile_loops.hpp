@@ -28,11 +28,12 @@ template <class T> inline void advance(T e, T ed, T wv, T bv, T& k12, T& theta, 
     k12 = k_next;
 }
 
-// Entries per strip of a gap-carrying dual are processed in whole multiples of this (the widest
-// vector, 16 floats): every entry then goes through the same vector instructions. A vectorised
-// loop's epilogue may contract a*b+c into FMAs differently from its body, which made an entry
-// depend on its position in the tile (1 ulp; tiles must equal the full Gram bit for bit).
-constexpr std::ptrdiff_t kStripPad = 16;
+// Every strip of entries is processed in whole multiples of this (the widest vector is 16 floats;
+// the Mehler register blocks hold 32 floats): every entry then goes through the same vector
+// instructions, wherever it sits in a row. A vectorised loop's epilogue may contract a*b+c into
+// FMAs differently from its body, which made an entry depend on its position in the tile (1 ulp);
+// tiles of any shape must equal the full Gram bit for bit.
+constexpr std::ptrdiff_t kStripPad = 32;
 
 inline std::ptrdiff_t padded(std::ptrdiff_t n) { return (n + kStripPad - 1) / kStripPad * kStripPad; }
 
@@ -58,29 +59,46 @@ void gap_strip(const Dual& dual, std::ptrdiff_t n, T* __restrict k12, T* __restr
 // Auto-vectorisation of the same loop spills to memory on every term.
 template <class T> constexpr std::ptrdiff_t kBlock = 4 * Vec32<T>::lanes;
 
-// Sums the first `terms` terms: f, g leave holding S(z), S'(z).
+// Sums, for every lane u, the first q[u] terms (q_min <= q[u] <= q_max): f, g leave holding S(z),
+// S'(z). A lane's terms above its own count are multiplied in as zeros, which leaves f = g = 0
+// exactly until its top term, so each lane's sums are those of a Horner loop started at its own
+// count: an entry's value depends on its own |ρ| only, never on its neighbours in the block.
 template <class T>
 inline void horner_block(const T* a, std::ptrdiff_t a_stride, const T* b, std::ptrdiff_t b_stride,
-                         std::ptrdiff_t terms, const T* z_in, T* f_out, T* g_out) {
+                         const T* q, std::ptrdiff_t q_min, std::ptrdiff_t q_max, const T* z_in,
+                         T* f_out, T* g_out) {
     using V = typename Vec32<T>::type;
     constexpr std::ptrdiff_t W = Vec32<T>::lanes;
-    V z[4], f[4], g[4];
-    const V a_top = V{} + a[(terms - 1) * a_stride];
+    V z[4], f[4], g[4], qv[4];
     for (int u = 0; u < 4; ++u) {
-        V b_top;
         std::memcpy(&z[u], z_in + u * W, sizeof(V));
-        std::memcpy(&b_top, b + (terms - 1) * b_stride + u * W, sizeof(V));
-        f[u] = a_top * b_top;
+        std::memcpy(&qv[u], q + u * W, sizeof(V));
+        f[u] = V{};
         g[u] = V{};
     }
-    for (std::ptrdiff_t m = terms - 2; m >= 0; --m) {
+    // One update for both loops below, so that both compile to the same arithmetic.
+    auto update = [&](int u, V am, V bv) {
+        g[u] = g[u] * z[u] + f[u];
+        f[u] = f[u] * z[u] + am * bv;
+    };
+    std::ptrdiff_t m = q_max - 1;
+    for (; m >= q_min; --m) {  // some lanes have not reached their top term yet
+        const V am = V{} + a[m * a_stride];
+        const V mv = V{} + T(m);
+        const T* bm = b + m * b_stride;
+        for (int u = 0; u < 4; ++u) {
+            V bv;
+            std::memcpy(&bv, bm + u * W, sizeof(V));
+            update(u, am, mv < qv[u] ? bv : V{});
+        }
+    }
+    for (; m >= 0; --m) {
         const V am = V{} + a[m * a_stride];
         const T* bm = b + m * b_stride;
         for (int u = 0; u < 4; ++u) {
             V bv;
             std::memcpy(&bv, bm + u * W, sizeof(V));
-            g[u] = g[u] * z[u] + f[u];
-            f[u] = f[u] * z[u] + am * bv;
+            update(u, am, bv);
         }
     }
     for (int u = 0; u < 4; ++u) {
@@ -89,7 +107,7 @@ inline void horner_block(const T* a, std::ptrdiff_t a_stride, const T* b, std::p
     }
 }
 
-// Fewest leading terms that a block whose largest |ρ| is rho_max needs: rho_limit[q-1] is the
+// Fewest leading terms that an entry of correlation |ρ| = rho_max needs: rho_limit[q-1] is the
 // largest |ρ| for which q terms keep the dropped part below the pair tolerance (non-decreasing,
 // last entry >= 1; python/ntkfast/_mehler.py, rho_limits). Binary search.
 inline std::ptrdiff_t terms_needed(const double* rho_limit, std::ptrdiff_t terms, double rho_max) {
