@@ -12,6 +12,7 @@ from . import activations, reference
 from ._threads import get_num_threads, set_num_threads
 from ._validation import OutputTooLargeError
 from .kernels import KernelResult, kernels, nngp, nngp_diag, ntk, ntk_diag
+from .kernel_objects import InfiniteWidthKernel
 from .empirical import EmpiricalNTK, apply, empirical_nngp, empirical_ntk
 from .networks import MLP, init_mlp
 from .dynamics import EnsembleResult, KernelGDResult, infinite_ensemble, kernel_gd, kernel_gd_mse
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 openmp_enabled = _core.openmp_enabled()
 
 __all__ = [
-    "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
+    "InfiniteWidthKernel", "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
     "MLP", "init_mlp", "apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK",
     "kernel_gd_mse", "kernel_gd", "infinite_ensemble", "KernelGDResult", "EnsembleResult",
     "train", "TrainingHistory", "TrainingDivergedError",

@@ -10,7 +10,7 @@ import numpy as np
 from . import _validation as V
 from ._mehler import numpy_project
 from ._kernel_range import warn_conditioning
-from ._recursion import TABLE_BYTES_PER_POINT_LAYER, Prepared, prepare
+from ._recursion import TABLE_BYTES_PER_POINT_LAYER, FixedPlan, Prepared, prepare
 from .activations import Activation, get_activation
 
 
@@ -51,14 +51,16 @@ def _parameters(depth, activation, weight_std, bias_std, dtype):
 
 
 def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int,
-          project=numpy_project, need_ntk: bool = True, table_budget=None) -> Call:
+          project=numpy_project, need_ntk: bool = True, table_budget=None,
+          fixed: FixedPlan | None = None) -> Call:
     """Validated arguments of a pair kernel and its diagonal recursion; ``need_ntk=False`` for
     the NNGP alone (Σ̇ and Θ may then overflow unchecked, they are not computed from).
 
     ``n_outputs`` is the number of (n1, n2) arrays of the working dtype the caller will allocate,
     checked against the available memory before anything is computed.
     ``table_budget(n1, n2, itemsize)`` is how many bytes of per-point tables the caller can take
-    (None: all of them, which must then fit too: the reference computes in one pass)."""
+    (None: all of them, which must then fit too: the reference computes in one pass).
+    ``fixed``: the series plan of a kernel object with an input bound (else planned from x1, x2)."""
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
@@ -72,7 +74,7 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
                         + (f" and {tables_needed / 1e9:.3g} GB of per-layer tables" if tables_needed else "") + ")",
                         "compute it in blocks of rows (x1) and columns (x2), or with fewer layers")
     sets = [a1] if a2 is None else [a1, a2]
-    prepared = prepare(act, sets, depth, w * w, b * b, project, dt, need_ntk, budget)
+    prepared = prepare(act, sets, depth, w * w, b * b, project, dt, need_ntk, budget, fixed)
     warn_conditioning(act, prepared.layer_max, dt, need_ntk)
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
 
@@ -84,11 +86,12 @@ def min_table_bytes(depth: int, n_points: int) -> int:
 
 
 def parse_diag(x, depth, activation, weight_std, bias_std, dtype,
-               project=numpy_project, need_ntk: bool = True) -> tuple[Prepared, np.dtype]:
+               project=numpy_project, need_ntk: bool = True,
+               fixed: FixedPlan | None = None) -> tuple[Prepared, np.dtype]:
     """The diagonal recursion of x alone, keeping only its last layer (memory O(N))."""
     dt, depth, act, w, b = _parameters(depth, activation, weight_std, bias_std, dtype)
     a = V.points(x, "x", dt)
-    return prepare(act, [a], depth, w * w, b * b, project, dt, need_ntk, table_budget=0), dt
+    return prepare(act, [a], depth, w * w, b * b, project, dt, need_ntk, table_budget=0, fixed=fixed), dt
 
 
 def make_result(out: dict, call: Call, layerwise: bool) -> KernelResult:

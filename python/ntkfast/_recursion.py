@@ -244,9 +244,35 @@ def table_bytes(prepared: Prepared, n_points: int, layers: int) -> int:
     return n_points * layers * per_layer
 
 
+@dataclass(frozen=True)
+class FixedPlan:
+    """A series plan fixed once for every input whose first-layer variance is at most
+    ``layer_max[0]`` (see :mod:`ntkfast._series_bound`): ``layer_max`` are the largest variances
+    each layer may reach, ``mehler`` the plan of every layer step (None for closed forms)."""
+
+    mehler: MehlerPlan | None
+    layer_max: tuple[float, ...]
+    bound_name: str  # what the user declared, for the error message
+
+
+# A point may exceed a fixed plan's layer maxima by this much (relative): the maxima are the
+# images of the bound computed on a grid, the points' own variances with other roundings.
+FIXED_PLAN_SLACK = 1e-9
+
+
+def _check_fixed(fixed: FixedPlan, layer: int, k: np.ndarray) -> None:
+    limit = fixed.layer_max[layer - 1] * (1 + FIXED_PLAN_SLACK)
+    if k.size and not float(k.max()) <= limit:
+        raise ValueError(
+            f"x: a point's layer-{layer} variance Σ(x, x) = {float(k.max()):.6g} exceeds "
+            f"{fixed.layer_max[layer - 1]:.6g}, the largest that the kernel's fixed series plan "
+            f"({fixed.bound_name}) covers; make the kernel with a larger input_bound")
+
+
 def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var: float,
             bias_var: float, project=_mehler.numpy_project, dtype=None,
-            need_ntk: bool = True, table_budget: float = math.inf) -> Prepared:
+            need_ntk: bool = True, table_budget: float = math.inf,
+            fixed: FixedPlan | None = None) -> Prepared:
     """Run the diagonal recursion for all point sets together (float64 throughout).
 
     The sets are processed jointly so that numerical activations use one truncation order per
@@ -256,6 +282,10 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     FloatingPointError before the next layer is computed; without ``need_ntk`` (NNGP only) those
     two may overflow harmlessly and are not used. The tables of all layers are kept while they
     need at most ``table_budget`` bytes (``Prepared.full``), otherwise only the last layer's.
+
+    With a ``fixed`` plan (kernel objects with an input bound) nothing is planned from the
+    points: every point's tables are then a function of that point alone, so any subset gives
+    the same tables bit for bit, and a point outside the plan's range is refused.
     """
     limit = math.inf if dtype is None else value_limit(dtype, act)
     ntk_limit = value_limit(dtype) if need_ntk and dtype is not None else math.inf
@@ -263,6 +293,8 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     total = sum(sizes)
     k = _first_layer(point_sets, weight_var, bias_var)
     check_range("Σ", 1, k, limit)
+    if fixed is not None:
+        _check_fixed(fixed, 1, k)
     mehler = act.dual == "mehler" and depth > 1
     keep = total * depth * TABLE_BYTES_PER_POINT_LAYER <= table_budget
     rec = _Recursion(act, weight_var, bias_var, k, k, project, keep, table_budget)
@@ -270,13 +302,18 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
     series, stats = [], []
     sd = np.empty(0)
     for layer in range(2, depth + 1):
-        plan = None
-        if mehler:
+        plan, compaction = None, None
+        if mehler and fixed is not None:
+            plan = fixed.mehler.series[layer - 2]
+            compaction = (fixed.mehler.offset, fixed.mehler.step)
+        elif mehler:
             # The plan uses numpy's projection in both paths, so fast and reference agree on it.
             plan = _mehler.plan_series(act.fn, layer_max[-1], act.odd, act.derivative)
             series.append(plan)
             stats.append([])
-        k_next, sd, theta = rec.step(plan, stats=stats[-1] if mehler else None)
+        k_next, sd, theta = rec.step(plan, compaction, stats=stats[-1] if plan and not compaction else None)
+        if fixed is not None:
+            _check_fixed(fixed, layer, k_next)
         check_range("Σ", layer, k_next, limit)
         check_range("Σ̇", layer - 1, sd, ntk_limit)
         check_range("Θ", layer, theta, ntk_limit)
@@ -285,7 +322,9 @@ def prepare(act: Activation, point_sets: list[np.ndarray], depth: int, weight_va
             rec.drop()
 
     plan = None
-    if mehler:
+    if mehler and fixed is not None:
+        plan = fixed.mehler  # the coefficients were compacted as they were made
+    elif mehler:
         plan = _plan_from_stats(series, stats)
         warn_truncation(act, plan.truncation, _mehler.MAX_TERMS, max(layer_max))
         if rec.keep:

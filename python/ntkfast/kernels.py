@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernel_args import KernelResult, make_result, n_output_arrays, parse, parse_diag
-from ._kernel_passes import projector, run, table_budget
-from ._threads import resolve_n_threads
+from ._kernel_args import KernelResult
+from .kernel_objects import InfiniteWidthKernel
 
 __all__ = ["kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult"]
 
@@ -31,45 +30,40 @@ def kernels(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0
     n_threads : None (the ntkfast / OpenMP default), a positive count, or negative (all CPUs
         but |n|-1).
     """
-    threads = resolve_n_threads(n_threads)
-    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype,
-                 n_output_arrays(depth, layerwise), projector(threads),
-                 table_budget=None if layerwise else table_budget)
-    out = run(call, want_nngp=True, want_ntk=True, layerwise=layerwise, threads=threads)
-    return make_result(out, call, layerwise)
+    kernel = InfiniteWidthKernel(depth=depth, activation=activation, weight_std=weight_std,
+                                 bias_std=bias_std, dtype=dtype)
+    return kernel.kernels(x1, x2, layerwise=layerwise, n_threads=n_threads)
 
 
 def nngp(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
          dtype=np.float64, n_threads=None) -> np.ndarray:
     """The NNGP kernel Σ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
-    threads = resolve_n_threads(n_threads)
-    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, projector(threads),
-                 need_ntk=False, table_budget=table_budget)
-    return run(call, want_nngp=True, want_ntk=False, layerwise=False, threads=threads)["nngp"]
+    kernel = InfiniteWidthKernel(depth=depth, activation=activation, weight_std=weight_std,
+                                 bias_std=bias_std, get="nngp", dtype=dtype)
+    return kernel(x1, x2, n_threads=n_threads)
 
 
 def ntk(x1, x2=None, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
         dtype=np.float64, n_threads=None) -> np.ndarray:
     """The neural tangent kernel Θ^(L)(x1, x2), shape (N1, N2). See :func:`kernels`."""
-    threads = resolve_n_threads(n_threads)
-    call = parse(x1, x2, depth, activation, weight_std, bias_std, dtype, 1, projector(threads),
-                 table_budget=table_budget)
-    return run(call, want_nngp=False, want_ntk=True, layerwise=False, threads=threads)["ntk"]
+    kernel = InfiniteWidthKernel(depth=depth, activation=activation, weight_std=weight_std,
+                                 bias_std=bias_std, get="ntk", dtype=dtype)
+    return kernel(x1, x2, n_threads=n_threads)
 
 
 def nngp_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
               dtype=np.float64, n_threads=None) -> np.ndarray:
     """Σ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L). Equal, bit for bit, to the
     diagonal of ``nngp(x)``."""
-    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype,
-                          projector(resolve_n_threads(n_threads)), need_ntk=False)
-    return prep.last[0].sigma[-1].astype(dt)
+    kernel = InfiniteWidthKernel(depth=depth, activation=activation, weight_std=weight_std,
+                                 bias_std=bias_std, get="nngp", dtype=dtype)
+    return kernel.diag(x, n_threads=n_threads)
 
 
 def ntk_diag(x, *, depth, activation="relu", weight_std=1.0, bias_std=0.0,
              dtype=np.float64, n_threads=None) -> np.ndarray:
     """Θ^(L)(x_i, x_i) for every row of x, shape (N,), in O(N·L). Equal, bit for bit, to the
     diagonal of ``ntk(x)``."""
-    prep, dt = parse_diag(x, depth, activation, weight_std, bias_std, dtype,
-                          projector(resolve_n_threads(n_threads)))
-    return prep.last[0].theta[-1].astype(dt)
+    kernel = InfiniteWidthKernel(depth=depth, activation=activation, weight_std=weight_std,
+                                 bias_std=bias_std, get="ntk", dtype=dtype)
+    return kernel.diag(x, n_threads=n_threads)

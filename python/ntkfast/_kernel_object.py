@@ -1,0 +1,236 @@
+"""What the infinite-width kernel objects of the fast path and the reference share: their
+parameters and validation, identity (equality, hashing, pickling), the fixed series plan of an
+input bound, and how a block of a symmetric Gram is assembled from cross tiles. The computation
+itself (``_pair``, ``_diagonal``) is the subclass's: the C++ core (ntkfast.kernel_objects) or
+plain numpy (ntkfast.reference.kernel_objects).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import _validation as V
+from ._kernel_args import KernelResult
+from ._recursion import FixedPlan
+from ._series_bound import fixed_plan
+from .activations import Activation, get_activation
+
+GETS = ("ntk", "nngp")
+
+
+def _activation_key(act: Activation):
+    """Equal for activations made by the same call (``"tanh"`` twice, ``leaky_relu(0.2)`` twice,
+    ``custom(f)`` twice with the same f); an Activation built by hand is itself."""
+    recipe = vars(act).get("_recipe")
+    if recipe is None:
+        return act
+    factory, args = recipe
+    return (factory.__module__, factory.__qualname__, args)
+
+
+def _input_bound(value) -> float | None:
+    if value is None:
+        return None
+    value = V.scalar(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"input_bound: expected a positive real number or None, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"input_bound: expected a positive finite number, got {value!r}")
+    return value
+
+
+def mean_squares(x: np.ndarray) -> np.ndarray:
+    """‖x_i‖²/n0 per row, in float64: the quantity an input bound limits."""
+    a = x.astype(np.float64, copy=False)
+    return np.einsum("ij,ij->i", a, a) / a.shape[1]
+
+
+class InfiniteWidthKernelBase:
+    """The parameters and the behaviour that does not depend on how entries are computed."""
+
+    __slots__ = ("depth", "activation", "weight_std", "bias_std", "get", "dtype", "input_bound",
+                 "_plan", "__weakref__")
+
+    def __init__(self, *, depth, activation="relu", weight_std=1.0, bias_std=0.0, get="ntk",
+                 dtype=np.float64, input_bound=None):
+        values = {
+            "depth": V.depth(depth),
+            "activation": get_activation(activation),
+            "weight_std": V.nonnegative(weight_std, "weight_std"),
+            "bias_std": V.nonnegative(bias_std, "bias_std"),
+            "get": _get(get),
+            "dtype": np.dtype(V.working_dtype(dtype)),
+            "input_bound": _input_bound(input_bound),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        plan = None
+        if self.input_bound is not None:
+            plan = fixed_plan(self.activation, self.depth, self.weight_std ** 2, self.bias_std ** 2,
+                              self.input_bound, self.dtype, need_ntk=self.get == "ntk")
+        object.__setattr__(self, "_plan", plan)
+
+    # --- identity -------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; use .replace({name}=...)")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def params(self) -> dict:
+        """The constructor's arguments, as validated."""
+        return {name: getattr(self, name) for name in
+                ("depth", "activation", "weight_std", "bias_std", "get", "dtype", "input_bound")}
+
+    def replace(self, **changes):
+        """A copy with some parameters changed (the object itself never changes)."""
+        return type(self)(**{**self.params(), **changes})
+
+    def _key(self):
+        p = self.params()
+        p["activation"] = _activation_key(p["activation"])
+        p["dtype"] = p["dtype"].str
+        return (type(self), tuple(p.items()))
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.params()))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __repr__(self):
+        p = self.params()
+        p["dtype"] = p["dtype"].name
+        act = p.pop("activation")
+        args = ", ".join(f"{k}={v!r}" for k, v in p.items() if k != "input_bound" or v is not None)
+        return f"{type(self).__name__}(activation={act!r}, {args})"
+
+    # --- the fixed series plan ---------------------------------------------------------------
+    @property
+    def fixed_plan(self) -> FixedPlan | None:
+        """The series plan fixed by ``input_bound`` (None without a bound)."""
+        return self._plan
+
+    def planned_for(self, x):
+        """This kernel with its series plan fixed for the points ``x`` (one pass over them): the
+        input bound becomes their largest mean square ‖x_i‖²/n0. Blocks of Grams of any subsets
+        then equal the one-call Gram bit for bit, and points beyond the bound are refused."""
+        a = V.points(x, "x", self.dtype)
+        return self.replace(input_bound=float(mean_squares(a).max()) or np.finfo(float).tiny)
+
+    @property
+    def tiles_consistent(self) -> bool:
+        """Whether separately computed blocks equal the one-call Gram bit for bit: always for
+        closed-form activations (nothing depends on other points), with an input bound for
+        numerical ones (whose series is otherwise planned from each call's points)."""
+        return self.activation.dual != "mehler" or self.depth == 1 or self._plan is not None
+
+    # --- calls ---------------------------------------------------------------------------------
+    def __call__(self, x1, x2=None, *, n_threads=None) -> np.ndarray:
+        """The Gram matrix K(x1, x2), shape (N1, N2); ``x2=None``: the symmetric Gram of x1 (one
+        triangle computed and mirrored, the diagonal from the per-point recursion)."""
+        out = self._pair(x1, x2, want_nngp=self.get == "nngp", want_ntk=self.get == "ntk",
+                         layerwise=False, n_threads=n_threads)
+        return out[self.get]
+
+    def diag(self, x, *, n_threads=None) -> np.ndarray:
+        """K(x_i, x_i) per row, shape (N,), in O(N·L): the diagonal of ``self(x)`` bit for bit."""
+        return self._diagonal(x, n_threads)
+
+    def kernels(self, x1, x2=None, *, layerwise=False, n_threads=None) -> KernelResult:
+        """Both kernels (NNGP Σ and NTK Θ) of one pass, every layer with ``layerwise=True``."""
+        return self._result(x1, x2, layerwise, n_threads)
+
+    def tile(self, x_rows, x_cols, *, offsets=None, n_threads=None) -> np.ndarray:
+        """One block of a Gram from the row slices it spans.
+
+        Without ``offsets``: K(x_rows, x_cols), the block of ``self(x1, x2)`` for any x1, x2
+        containing these rows. With ``offsets=(i0, j0)``: x_rows = X[i0:i0+n] and
+        x_cols = X[j0:j0+m] are slices of one point set X, and the result is
+        ``self(X)[i0:i0+n, j0:j0+m]``, the symmetric Gram's block (its diagonal from the
+        per-point recursion, entries below it mirrored), bit for bit. Numerical activations
+        need an ``input_bound`` (or :meth:`planned_for`) for either form.
+        """
+        if not self.tiles_consistent:
+            raise ValueError(
+                f"tile: the {self.activation.name} kernel's series is planned from each call's "
+                "points, so separate tiles would not match; make the kernel with input_bound= "
+                "or use kernel.planned_for(X)")
+        if offsets is None:
+            empty = _empty_tile(x_rows, x_cols, self.dtype)
+            return empty if empty is not None else self(x_rows, x_cols, n_threads=n_threads)
+        i0, j0 = _offsets(offsets)
+        empty = _empty_tile(x_rows, x_cols, self.dtype)
+        if empty is not None:  # the edge of a tiling may be empty
+            return empty
+        rows = V.points(x_rows, "x_rows", self.dtype)
+        cols = V.points(x_cols, "x_cols", self.dtype, n_features=rows.shape[1])
+        n, m = rows.shape[0], cols.shape[0]
+        gi = i0 + np.arange(n)[:, None]
+        gj = j0 + np.arange(m)[None, :]
+        if i0 + n <= j0:          # wholly above the diagonal: entries as the Gram computes them
+            return self(rows, cols, n_threads=n_threads)
+        if j0 + m <= i0:          # wholly below: the mirror of the block above
+            return np.ascontiguousarray(self(cols, rows, n_threads=n_threads).T)
+        upper = self(rows, cols, n_threads=n_threads)
+        lower = self(cols, rows, n_threads=n_threads).T
+        out = np.where(gi < gj, upper, lower)
+        on = np.nonzero(gi == gj)
+        if on[0].size:
+            out[on] = self.diag(rows[on[0]], n_threads=n_threads)
+        return out
+
+    # --- the computation (subclasses) ------------------------------------------------------
+    def _pair(self, x1, x2, *, want_nngp, want_ntk, layerwise, n_threads) -> dict:
+        raise NotImplementedError
+
+    def _diagonal(self, x, n_threads) -> np.ndarray:
+        raise NotImplementedError
+
+    def _result(self, x1, x2, layerwise, n_threads) -> KernelResult:
+        raise NotImplementedError
+
+
+def _get(value) -> str:
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
+        value = str(value)
+    if not isinstance(value, str) or value not in GETS:
+        raise ValueError(f"get: expected 'ntk' or 'nngp', got {value!r}")
+    return value
+
+
+def _empty_tile(x_rows, x_cols, dtype) -> np.ndarray | None:
+    """The (n, m) result when either side has no rows (both 2-D with the same features)."""
+    shapes = [np.shape(x_rows), np.shape(x_cols)]
+    if all(len(sh) == 2 for sh in shapes) and shapes[0][1] == shapes[1][1] and 0 in (shapes[0][0], shapes[1][0]):
+        return np.empty((shapes[0][0], shapes[1][0]), dtype)
+    return None
+
+
+def _offsets(offsets) -> tuple[int, int]:
+    try:
+        i0, j0 = offsets
+    except (TypeError, ValueError):
+        raise TypeError(f"offsets: expected (row_start, col_start) or None, got {offsets!r}") from None
+    out = []
+    for v in (i0, j0):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 0:
+            raise ValueError(f"offsets: expected two non-negative integers, got {offsets!r}")
+        out.append(int(v))
+    return out[0], out[1]
+
+
+def _rebuild(cls, params):
+    return cls(**params)
