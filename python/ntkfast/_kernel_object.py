@@ -14,6 +14,7 @@ import numpy as np
 from . import _validation as V
 from ._kernel_args import KernelResult
 from ._recursion import FixedPlan
+from ._kernel_tiles import cross_tile, symmetric_tile
 from ._series_bound import fixed_plan
 from .activations import Activation, get_activation
 
@@ -169,28 +170,13 @@ class InfiniteWidthKernelBase:
                 "points, so separate tiles would not match; make the kernel with input_bound= "
                 "or use kernel.planned_for(X)")
         if offsets is None:
-            empty = _empty_tile(x_rows, x_cols, self.dtype)
-            return empty if empty is not None else self(x_rows, x_cols, n_threads=n_threads)
-        i0, j0 = _offsets(offsets)
-        empty = _empty_tile(x_rows, x_cols, self.dtype)
-        if empty is not None:  # the edge of a tiling may be empty
-            return empty
-        rows = V.points(x_rows, "x_rows", self.dtype)
-        cols = V.points(x_cols, "x_cols", self.dtype, n_features=rows.shape[1])
-        n, m = rows.shape[0], cols.shape[0]
-        gi = i0 + np.arange(n)[:, None]
-        gj = j0 + np.arange(m)[None, :]
-        if i0 + n <= j0:          # wholly above the diagonal: entries as the Gram computes them
-            return self(rows, cols, n_threads=n_threads)
-        if j0 + m <= i0:          # wholly below: the mirror of the block above
-            return np.ascontiguousarray(self(cols, rows, n_threads=n_threads).T)
-        upper = self(rows, cols, n_threads=n_threads)
-        lower = self(cols, rows, n_threads=n_threads).T
-        out = np.where(gi < gj, upper, lower)
-        on = np.nonzero(gi == gj)
-        if on[0].size:
-            out[on] = self.diag(rows[on[0]], n_threads=n_threads)
-        return out
+            return cross_tile(self, x_rows, x_cols, n_threads)
+        return symmetric_tile(self, x_rows, x_cols, offsets, n_threads)
+
+    output_shape = ()  # per-entry shape: a scalar kernel
+
+    def _points(self, x, name, n_features=None):
+        return V.points(x, name, self.dtype, n_features=n_features)
 
     # --- the computation (subclasses) ------------------------------------------------------
     def _pair(self, x1, x2, *, want_nngp, want_ntk, layerwise, n_threads) -> dict:
@@ -209,27 +195,6 @@ def _get(value) -> str:
     if not isinstance(value, str) or value not in GETS:
         raise ValueError(f"get: expected 'ntk' or 'nngp', got {value!r}")
     return value
-
-
-def _empty_tile(x_rows, x_cols, dtype) -> np.ndarray | None:
-    """The (n, m) result when either side has no rows (both 2-D with the same features)."""
-    shapes = [np.shape(x_rows), np.shape(x_cols)]
-    if all(len(sh) == 2 for sh in shapes) and shapes[0][1] == shapes[1][1] and 0 in (shapes[0][0], shapes[1][0]):
-        return np.empty((shapes[0][0], shapes[1][0]), dtype)
-    return None
-
-
-def _offsets(offsets) -> tuple[int, int]:
-    try:
-        i0, j0 = offsets
-    except (TypeError, ValueError):
-        raise TypeError(f"offsets: expected (row_start, col_start) or None, got {offsets!r}") from None
-    out = []
-    for v in (i0, j0):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 0:
-            raise ValueError(f"offsets: expected two non-negative integers, got {offsets!r}")
-        out.append(int(v))
-    return out[0], out[1]
 
 
 def _rebuild(cls, params):
