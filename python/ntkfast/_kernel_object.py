@@ -125,18 +125,25 @@ class InfiniteWidthKernelBase:
         return self._plan
 
     def planned_for(self, x):
-        """This kernel with its series plan fixed for the points ``x`` (one pass over them): the
-        input bound becomes their largest mean square ‖x_i‖²/n0. Blocks of Grams of any subsets
-        then equal the one-call Gram bit for bit, and points beyond the bound are refused."""
+        """This kernel with its series plan fixed for the points ``x`` (one pass over them): for a
+        numerical activation the input bound becomes their largest mean square ‖x_i‖²/n0, so
+        blocks of Grams of any subsets equal the one-call Gram bit for bit, and points beyond
+        the bound are refused (plan for training and test points together, or give
+        ``input_bound`` outright). Closed-form activations need no plan: ``self`` comes back."""
         a = V.points(x, "x", self.dtype)
+        if not self._needs_plan():
+            return self  # closed forms: nothing to fix, and no bound to refuse other points by
         return self.replace(input_bound=float(mean_squares(a).max()) or np.finfo(float).tiny)
+
+    def _needs_plan(self) -> bool:
+        return self.activation.dual == "mehler" and self.depth > 1
 
     @property
     def tiles_consistent(self) -> bool:
         """Whether separately computed blocks equal the one-call Gram bit for bit: always for
         closed-form activations (nothing depends on other points), with an input bound for
         numerical ones (whose series is otherwise planned from each call's points)."""
-        return self.activation.dual != "mehler" or self.depth == 1 or self._plan is not None
+        return not self._needs_plan() or self._plan is not None
 
     # --- calls ---------------------------------------------------------------------------------
     def __call__(self, x1, x2=None, *, n_threads=None) -> np.ndarray:
