@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "blas.hpp"
@@ -51,7 +52,8 @@ std::size_t factor_columns(double* a, std::size_t n, std::size_t s0, std::size_t
     const std::size_t nt = count_tiles(n, kTile);
     std::vector<char> slot(nt * nt);  // dependence slot of tile (i, j): its address only
     char* dep = slot.data();
-    std::atomic<std::size_t> failed{0};  // 1-based pivot of the first failure, or 0
+    (void)dep;  // GCC counts a use in a depend clause as none (-Wunused-variable)
+    std::atomic<long> failed{0};  // 1-based pivot of the first failure, or 0 (negative: a bug)
     auto size = [n](std::size_t t) { return std::min(kTile, n - t * kTile); };
     auto tile = [a, n](std::size_t i, std::size_t j) { return a + i * kTile * n + j * kTile; };
 #pragma omp parallel num_threads(n_threads)
@@ -61,8 +63,8 @@ std::size_t factor_columns(double* a, std::size_t n, std::size_t s0, std::size_t
         // column: the first failure stops all that follows, and is the first pivot in order.
 #pragma omp task depend(inout : dep[s * nt + s]) shared(failed)
         if (failed.load() == 0) {
-            const std::size_t info = lapack::potrf_lower(size(s), tile(s, s), n);
-            if (info != 0) failed.store(s * kTile + info);
+            const long info = lapack::potrf_lower(size(s), tile(s, s), n);
+            if (info != 0) failed.store(info < 0 ? info : static_cast<long>(s * kTile) + info);
         }
         for (std::size_t i = s + 1; i < nt; ++i) {
 #pragma omp task depend(in : dep[s * nt + s]) depend(inout : dep[i * nt + s]) shared(failed)
@@ -81,7 +83,9 @@ std::size_t factor_columns(double* a, std::size_t n, std::size_t s0, std::size_t
             }
         }
     }
-    return failed.load();
+    const long info = failed.load();
+    if (info < 0) throw std::logic_error("dpotrf: invalid argument " + std::to_string(-info));
+    return static_cast<std::size_t>(info);
 }
 
 // L Lᵀ X = B for the column tiles [c0, c1) of B, by blocked substitution as a graph of OpenMP
@@ -96,6 +100,7 @@ void solve_columns(const double* l, std::size_t n, double* b, std::size_t m, std
     const std::size_t nr = count_tiles(n, kTile);
     std::vector<char> slot(nr * (c1 - c0));  // dependence slot of tile (i, c): its address only
     char* dep = slot.data();
+    (void)dep;  // as in factor_columns
     auto rows = [n](std::size_t i) { return std::min(kTile, n - i * kTile); };
     auto cols = [m](std::size_t c) { return std::min(kRhsColumns, m - c * kRhsColumns); };
     auto lt = [l, n](std::size_t i, std::size_t j) { return l + i * kTile * n + j * kTile; };
@@ -131,6 +136,7 @@ void solve_columns(const double* l, std::size_t n, double* b, std::size_t m, std
 std::size_t cholesky_factor(const double* k, double ridge, double* a, std::size_t n,
                             int n_threads, const BetweenBlocks& between) {
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
+    blas::checked_int(n);  // every BLAS argument below is at most n: none can throw in a task
     copy_lower(k, ridge, a, n, n_threads);
     const std::size_t nt = count_tiles(n, kTile);
     // Block columns in groups of about kWorkPerCheck multiply-adds (at least one column each),
@@ -154,6 +160,7 @@ void cholesky_solve(const double* l, std::size_t n, double* b, std::size_t m, in
                     const BetweenBlocks& between) {
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
     if (n == 0 || m == 0) return;
+    blas::checked_int(n), blas::checked_int(m);  // the largest BLAS arguments: none throws in a task
     // Rounds of column tiles of B, Ctrl-C checked between them (few right-hand sides, the usual O
     // outputs, make one round of one tile).
     const std::size_t n_cols = count_tiles(m, kRhsColumns);

@@ -6,7 +6,6 @@
 #include <cblas.h>
 
 #include <cstddef>
-#include <stdexcept>
 
 #include "blas.hpp"
 
@@ -17,15 +16,16 @@ namespace ntkfast::lapack {
 
 // Cholesky factor of the row-major symmetric A (n×n, lda), in place: its lower triangle is read
 // and replaced by L with A = L Lᵀ; the strictly upper triangle is not touched. (Row-major lower is
-// column-major upper, so this is LAPACK's uplo = 'U'.) Returns 0, or the 1-based index of the
-// first pivot that is not positive (LAPACK's info; L is then only partly computed).
-inline std::size_t potrf_lower(std::size_t n, double* a, std::size_t lda) {
+// column-major upper, so this is LAPACK's uplo = 'U'.) Returns LAPACK's info: 0, the 1-based index
+// of the first pivot that is not positive (L is then only partly computed), or −i for a bad i-th
+// argument. Throws nothing (it runs inside OpenMP tasks): n and lda must fit in blasint, which the
+// caller checks beforehand (blas::checked_int).
+inline long potrf_lower(std::size_t n, double* a, std::size_t lda) noexcept {
     const char uplo = 'U';
-    const blasint bn = blas::checked_int(n), blda = blas::checked_int(lda);
+    const blasint bn = static_cast<blasint>(n), blda = static_cast<blasint>(lda);
     blasint info = 0;
     scipy_dpotrf_(&uplo, &bn, a, &blda, &info);
-    if (info < 0) throw std::invalid_argument("dpotrf: invalid argument");  // a bug here, not input
-    return static_cast<std::size_t>(info);
+    return static_cast<long>(info);
 }
 
 }  // namespace ntkfast::lapack
