@@ -71,7 +71,6 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
     ridge : added to the diagonal of k_train: the dynamics use K + ridge·I (neural-tangents'
         ``diag_reg``), so f_train still converges to y, and f_test at t=∞ is the kernel ridge
         regression K(x*, X) (K + ridge·I)⁻¹ y (for f0 = 0).
-
     n_threads : threads of the Cholesky path and the kernel checks (results are identical for any
         count; the eigendecomposition runs in numpy's LAPACK with numpy's threads).
 
