@@ -1,6 +1,7 @@
 """Training-dynamics timings (issue 4, item 9) at smoke-test sizes: kernel_gd (ntkfast's dopri5 and
-the numpy reference's fixed-step RK4), the kernel product of one right-hand side, and train
-(ntkfast and the numpy reference), one group per problem.
+the numpy reference's fixed-step RK4), the kernel product of one right-hand side, kernel
+regression at t = inf (Cholesky, eigendecomposition, LAPACK floor), and train (ntkfast and the
+numpy reference), one group per problem.
 
     pytest benchmarks/test_bench_dynamics.py --benchmark-enable   # timings
     pytest benchmarks                                             # smoke test, every case once
@@ -67,6 +68,29 @@ def test_kernel_product(benchmark, kernel_problem, impl):
     np.testing.assert_allclose(out, k @ d, rtol=1e-12, atol=1e-12 * np.abs(k).max())
 
 
+REGRESSION_M = 250
+
+
+@pytest.fixture(scope="module")
+def regression_problem():
+    return D.regression_problem(KERNEL_N, REGRESSION_M, N_OUT)
+
+
+@pytest.mark.parametrize("impl", ["cholesky", "eigen", "floor"])
+def test_kernel_regression(benchmark, regression_problem, impl):
+    """kernel_gd_mse at t = inf (the blocked Cholesky), the same call at t = [0, inf] (the
+    eigendecomposition), and the LAPACK floor (scipy cho_factor + cho_solve, numpy's product)."""
+    k, k_test, y = regression_problem
+    fn = {"cholesky": lambda: ntkfast.kernel_gd_mse(k, y, np.inf, k_test_train=k_test).f_test[-1],
+          "eigen": lambda: ntkfast.kernel_gd_mse(k, y, [0.0, np.inf], k_test_train=k_test).f_test[-1],
+          "floor": D.regression_floor(k, k_test, y)}[impl]
+    benchmark.group = f"kernel regression t=inf N={KERNEL_N} M={REGRESSION_M} O={N_OUT}"
+    benchmark.extra_info.update(implementation=impl)
+    f_test = benchmark.pedantic(fn, rounds=ROUNDS["fast"], warmup_rounds=1, iterations=1)
+    want = ntkfast.kernel_gd_mse(k, y, [0.0, np.inf], k_test_train=k_test).f_test[-1]
+    assert np.abs(f_test - want).max() <= 1e-10 * np.abs(want).max()
+
+
 def test_read_bandwidth():
     """The bandwidth probe behind the report's floor answers a positive rate (not timed here)."""
     bw = _core.read_bandwidth(1 << 22, ntkfast.get_num_threads(), 2)
@@ -89,7 +113,7 @@ def test_report_smoke():
     """The dynamics section of `ntkfast bench` end to end at tiny sizes: every cell measured, the
     default tolerance accurate, the found rk4 step accurate, the two trainings in agreement."""
     opts = D.options(True, n=200, t_end=20.0, train_widths=(8, 32, 32, 1), train_n=64,
-                     train_steps=5, repeat=1, product_repeat=3)
+                     train_steps=5, repeat=1, product_repeat=3, reg_n=300, reg_m=40)
     results = D.run(opts, progress=lambda msg: None)
     text = D.report(results)
     assert "bandwidth floor" in text and "BLAS floor" in text and "checks" in text
@@ -99,7 +123,11 @@ def test_report_smoke():
     assert kg["matvec"]["status"] == "measured" and kg["bandwidth"] > 0
     assert results["train"]["fast"]["status"] == "measured"
     accuracy = [c for c in results["checks"] if c["format"] == "e"]
-    assert len(accuracy) == 2 and all(c["ok"] for c in accuracy), accuracy
+    rg = results["regression"]
+    assert [rg[key]["status"] for key in ("cholesky", "eigen", "floor")] == ["measured"] * 3
+    assert rg["cholesky_vs_eigen"] <= 1e-10 and rg["floor_vs_eigen"] <= 1e-10
+    assert "kernel_gd_mse t=inf (Cholesky)" in text and "LAPACK floor" in text
+    assert len(accuracy) == 3 and all(c["ok"] for c in accuracy), accuracy
     assert all(c["ok"] is None for c in results["checks"] if c["format"] == "x")  # not headline
 
 

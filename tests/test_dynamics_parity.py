@@ -4,8 +4,10 @@ independent truth.
 
 Tolerances (relative = max |a − b| / max |b|): the closed forms and fixed-step RK4 differ only by
 rounding (1e-12); adaptive dopri5 runs the same step control in both, so it accepts the same
-steps and differs by rounding amplified through the controller (1e-9). Also here: thread
-invariance (bit-identical results for n_threads 1, 2, 3) and Ctrl-C during a long integration.
+steps and differs by rounding amplified through the controller (1e-9); kernel regression at t = ∞
+by Cholesky (C++ blocked, numpy's cholesky in the reference) sums in other orders (1e-10). Also
+here: thread invariance (bit-identical results for n_threads 1, 2, 3) and Ctrl-C during a long
+integration.
 """
 from __future__ import annotations
 
@@ -67,6 +69,19 @@ def test_kernel_gd_mse_parity(n, m, o, seed, ridge):
     fast = ntkfast.kernel_gd_mse(t=times, ridge=ridge, **p)
     ref = reference.kernel_gd_mse(t=times, ridge=ridge, **p)
     assert_same_result(fast, ref, 1e-12)
+
+
+@pytest.mark.parametrize("n,m,o,seed", CASES)
+@pytest.mark.parametrize("ridge", [0.0, 0.01])
+def test_kernel_gd_mse_parity_at_infinity(n, m, o, seed, ridge):
+    # Every time infinite: the blocked Cholesky in C++ against np.linalg.cholesky and textbook
+    # substitutions in the reference (different summation orders: 1e-10).
+    p = problem(n, m, o, seed)
+    if m == 0:
+        p.pop("k_test_train"), p.pop("f0_test")
+    fast = ntkfast.kernel_gd_mse(t=[np.inf, np.inf], ridge=ridge, **p)
+    ref = reference.kernel_gd_mse(t=[np.inf, np.inf], ridge=ridge, **p)
+    assert_same_result(fast, ref, 1e-10)
 
 
 @pytest.mark.parametrize("n,m,o,seed", CASES)
@@ -164,6 +179,34 @@ def test_kernel_gd_is_bit_identical_for_any_thread_count(method):
         assert r.n_steps == results[0].n_steps
 
 
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_kernel_gd_mse_at_infinity_is_bit_identical_for_any_thread_count():
+    # Three 256-row tiles of the factorization (the last partial), two 64-column tiles of the
+    # solves (70 outputs), and the factor itself from the core.
+    p = problem(700, 50, 70, 13)
+    results = [ntkfast.kernel_gd_mse(t=np.inf, ridge=1e-3, n_threads=k, **p) for k in (1, 2, 3)]
+    for r in results[1:]:
+        np.testing.assert_array_equal(r.f_train, results[0].f_train)
+        np.testing.assert_array_equal(r.f_test, results[0].f_test)
+    factors = []
+    for threads in (1, 2, 3):
+        factors.append(np.zeros((700, 700)))
+        k = np.ascontiguousarray(p["k_train"])
+        assert ntkfast._core.cholesky_factor(k, 1e-3, factors[-1], threads) == 0
+    for f in factors[1:]:
+        np.testing.assert_array_equal(f, factors[0])
+
+
+def test_kernel_gd_mse_at_infinity_releases_the_gil():
+    rng = np.random.default_rng(14)
+    a = rng.random((3000, 3000))
+    k = 3000 * np.eye(3000) + (a + a.T)  # positive definite; costs what a kernel does
+    y = rng.standard_normal(3000)
+    ticks, elapsed = main_thread_ticks_while(lambda: ntkfast.kernel_gd_mse(k, y, np.inf, n_threads=1))
+    assert elapsed > 0.2, "too quick to tell"
+    assert ticks >= 10, f"{ticks} ticks in {elapsed:.2f} s"
+
+
 def test_ctrl_c_interrupts_a_long_kernel_gd():
     # Unimpeded this takes minutes (RK4 with a tiny step on N = 1500); the interrupt arrives
     # after 0.3 s and must stop the compiled integrator, not wait for it to finish.
@@ -194,6 +237,22 @@ print(hashlib.sha256(r.f_train.tobytes() + r.f_test.tobytes()).hexdigest())
 @pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
 def test_kernel_gd_is_bit_identical_for_any_omp_num_threads():
     assert len(digests_per_omp_threads(_ENV_SCRIPT)) == 1
+
+
+_CHOLESKY_ENV_SCRIPT = """
+import hashlib, numpy as np, ntkfast
+rng = np.random.default_rng(4)
+x = rng.standard_normal((650, 5))
+k = ntkfast.ntk(x, depth=3)
+r = ntkfast.kernel_gd_mse(k[:600, :600], rng.standard_normal((600, 3)), np.inf,
+                          k_test_train=k[600:, :600])
+print(hashlib.sha256(r.f_test.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_kernel_gd_mse_at_infinity_is_bit_identical_for_any_omp_num_threads():
+    assert len(digests_per_omp_threads(_CHOLESKY_ENV_SCRIPT)) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,9 +83,11 @@ def results(n_threads):
     k = ntkfast.ntk(x, depth=3, n_threads=n_threads)
     e = ntkfast.empirical_ntk(net, x, n_threads=n_threads)
     g = ntkfast.kernel_gd(k, np.sin(x[:, :2]), [0.5, 1.0], n_threads=n_threads).f_train
+    c = ntkfast.kernel_gd_mse(k[:30, :30], np.sin(x[:30, :2]), np.inf, k_test_train=k[30:, :30],
+                              n_threads=n_threads).f_test
     h = ntkfast.train(net, x, np.sin(x[:, :2]), lr=0.3, steps=2, progress=False,
                       n_threads=n_threads).f_train
-    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (k, e, g, h))).hexdigest()
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (k, e, g, c, h))).hexdigest()
 if __name__ == "__main__":
     print(json.dumps({{"threads": ntkfast.get_num_threads(), "digest": results(N_THREADS)}}))
 """
@@ -192,11 +194,11 @@ def interrupt():
 # The interrupt comes {delay} s after the factorization starts (not after the call does: under
 # load the kernel checks before it can take longer than the delay, and an interrupt there is
 # not what this tests).
-eigh = np.linalg.eigh
-def timed_eigh(a, *args, **kwargs):
+routine = np.linalg.{routine}
+def timed_routine(a, *args, **kwargs):
     threading.Timer({delay}, interrupt).start()
-    return eigh(a, *args, **kwargs)
-np.linalg.eigh = timed_eigh
+    return routine(a, *args, **kwargs)
+np.linalg.{routine} = timed_routine
 start = time.perf_counter()
 try:
     ntkfast.{call}
@@ -210,30 +212,55 @@ print(json.dumps(out), flush=True)
 """
 
 
-@pytest.mark.parametrize("call", [
-    "kernel_gd_mse(k, y, [1.0, np.inf])",
-    "reference.kernel_gd_mse(k, y, [1.0, np.inf])",
+@pytest.mark.parametrize("call,routine", [
+    ("kernel_gd_mse(k, y, [1.0, np.inf])", "eigh"),
+    ("reference.kernel_gd_mse(k, y, [1.0, np.inf])", "eigh"),
+    # t = inf only: the reference's Cholesky (a sixth of the work: N = 6000 takes seconds)
+    ("reference.kernel_gd_mse(k, y, [np.inf])", "cholesky"),
 ])
-def test_ctrl_c_interrupts_an_eigh(call):
+def test_ctrl_c_interrupts_an_eigh(call, routine):
     # N = 4000: the eigh takes over 10 s on one BLAS thread (conftest sets OPENBLAS_NUM_THREADS=1
     # for the suite); the interrupt comes 0.5 s into it and must be raised within 1 s (it came
     # 12.2 s after it before the fix).
     # os._exit: this test is about the latency; the exit after it (which waits for the abandoned
     # eigh) is the next test's.
-    code = _EIGH_INTERRUPT_SCRIPT.format(n=4000, delay=0.5, call=call, exit="import os; os._exit(0)")
+    n = 4000 if routine == "eigh" else 6000
+    code = _EIGH_INTERRUPT_SCRIPT.format(n=n, delay=0.5, call=call, routine=routine,
+                                         exit="import os; os._exit(0)")
     got = _json_line(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     timeout=300))
     assert "latency" in got, f"not interrupted: the call finished after {got['finished_after']:.1f} s"
     assert got["latency"] < 1.0
-    assert got["where"] == ["eigh", "run"]   # raised while waiting for the worker thread
+    assert got["where"] == [routine, "run"]   # raised while waiting for the worker thread
+
+
+def test_ctrl_c_interrupts_the_compiled_cholesky():
+    # kernel_gd_mse at t = inf only factors in C++ (seconds at N = 6000 on one thread); the
+    # KeyboardInterrupt must come out of the compiled factorization (checked between groups of
+    # block columns), not after it finished.
+    rng = np.random.default_rng(0)
+    a = rng.random((6000, 6000))
+    k = 6000 * np.eye(6000) + (a + a.T)
+    del a
+    y = rng.standard_normal(6000)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            ntkfast.kernel_gd_mse(k, y, np.inf, n_threads=1)
+    finally:
+        timer.cancel()
+    assert info.traceback[-1].name == "solve"  # ntkfast._cholesky.solve, in the compiled call
+    assert time.perf_counter() - start < 3.0, "the interrupt was honoured only after the call"
 
 
 def test_exit_after_an_interrupted_eigh_waits_for_it_instead_of_crashing():
     # The abandoned worker is still inside LAPACK when the script ends; as a daemon thread it made
     # the interpreter's exit crash now and then (SIGSEGV, rc -11, seen in the test suite). Exit
     # now waits for it, says so on stderr, and ends normally.
-    code = _EIGH_INTERRUPT_SCRIPT.format(n=2500, delay=0.2, call="kernel_gd_mse(k, y, [np.inf])",
-                                         exit="")
+    code = _EIGH_INTERRUPT_SCRIPT.format(n=2500, delay=0.2, call="kernel_gd_mse(k, y, [1.0, np.inf])",
+                                         routine="eigh", exit="")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (out.returncode, out.stderr)
     assert "latency" in _json_line(out)

@@ -32,6 +32,7 @@ _SLICE_S = 0.05
 # Below these sizes the call takes milliseconds, and a thread (about 0.1 ms to start and join)
 # buys nothing: eigh of order 256 takes ~8 ms on one core; a product of 512³ multiply-adds ~7 ms.
 EIGH_MIN_ORDER = 256
+CHOLESKY_MIN_ORDER = 512  # a sixth of eigh's flops: ~5 ms on one core
 MATMUL_MIN_WORK = 512 ** 3
 
 
@@ -95,6 +96,13 @@ def eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if a.shape[-1] < EIGH_MIN_ORDER:
         return np.linalg.eigh(a)
     return run(np.linalg.eigh, a)
+
+
+def cholesky(a: np.ndarray) -> np.ndarray:
+    """``np.linalg.cholesky(a)``, interruptible for large orders."""
+    if a.shape[-1] < CHOLESKY_MIN_ORDER:
+        return np.linalg.cholesky(a)
+    return run(np.linalg.cholesky, a)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ DESCRIPTION = (
     "performance checks. Then the same for the empirical NTK of a finite network "
     "(ntkfast.empirical_ntk against the numpy reference, numpy's BLAS floor, torch.func and "
     "neural-tangents when importable, and memory rows), then the training dynamics (kernel_gd "
-    "against the reference's RK4, train against the reference loop and numpy's BLAS floor). Full "
+    "against the reference's RK4, kernel regression at t=inf by ntkfast's Cholesky against the "
+    "eigendecomposition and a SciPy/LAPACK floor, train against the reference loop and numpy's "
+    "BLAS floor). Full "
     "run: about 10 minutes on 2 cores, plus about 6 for the empirical section and 3 for the "
     "dynamics.")
 
@@ -24,8 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a subset that finishes in under a minute (infinite-width kernels: N "
                         "1000 and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents "
-                        "and memory rows, reference at N=512; dynamics: kernel_gd at N=1000, train at "
-                        "N=256 for 20 steps)")
+                        "and memory rows, reference at N=512; dynamics: kernel_gd at N=1000, kernel "
+                        "regression at N=1000 with 250 test points, train at N=256 for 20 steps)")
     parser.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics"), default="all",
                         help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite "
                         "MLP (widths 32,1024,1024,1; --sizes, --depths, --activations and "

@@ -24,6 +24,13 @@ kernel_gd (headline: N = 4000, O = 10 classes, t = 1000)
   the warm-up: it shows how much of the speedup is the algorithm and how much the implementation).
   The truth comes from ntkfast itself; the numpy rk4's agreement with it is the independent check.
 
+kernel regression (headline: N = 4000 training and M = 1000 test points, O = 10 classes)
+  K, K(x*, X) = ntkfast.ntk of x (N + M, 32) standard normal (depth 3, relu), y one-hot as above,
+  f0 = 0. ntkfast.kernel_gd_mse at t = inf only (its blocked Cholesky) beside the same call at
+  t = [0, inf] (the eigendecomposition path) and a LAPACK floor in the same run: SciPy's
+  cho_factor + cho_solve and numpy's K(x*, X) @ alpha (their OpenBLAS at its default threads).
+  Details: ``dynamics_regression``.
+
 train (headline: widths [32, 1024, 1024, 1], relu, N = 1024, 100 steps, float32)
   ntkfast.init_mlp(seed 0, NTK parameterization), x (N, 32) standard normal, y (N,) standard
   normal targets, MSE, lr = TRAIN_LR, record_every default, no test points, progress off.
@@ -38,8 +45,8 @@ CPU meanwhile. The machine's other load inflates every cell; ratios of cells tim
 carry that noise.
 
 This module runs the section (``run``); ``dynamics_setup`` holds its problems and settings,
-``dynamics_kernel_gd`` and ``dynamics_train`` its two parts, ``dynamics_report`` the checks and
-the report.
+``dynamics_kernel_gd``, ``dynamics_regression`` and ``dynamics_train`` its three parts,
+``dynamics_report`` the checks and the report.
 """
 from __future__ import annotations
 
@@ -51,17 +58,20 @@ from dataclasses import asdict
 import numpy as np
 
 from .dynamics_kernel_gd import MAX_SEARCH_RUNS, STEP_BRACKET, kernel_section, largest_rk4_steps
+from .dynamics_regression import floor_call as regression_floor
+from .dynamics_regression import regression_section
 from .dynamics_report import checks, report
 from .dynamics_setup import (ACCURACY, N_FEATURES, TIME_FRACTIONS, TRAIN_LR, Options, kernel_problem,
-                             options, train_problem)
+                             options, regression_problem, train_problem)
 from .dynamics_train import train_section
 from .machine import loadavg, machine_info
 from .timing import Timing, busy_seconds, others_cpus, own_seconds
 
 # The section's interface: the command calls options, run and report; the pytest-benchmark file
 # (benchmarks/test_bench_dynamics.py) builds the same problems and tests the step search from here.
-__all__ = ["options", "run", "report", "checks", "kernel_problem", "train_problem", "largest_rk4_steps",
-           "ACCURACY", "MAX_SEARCH_RUNS", "N_FEATURES", "STEP_BRACKET", "TIME_FRACTIONS", "TRAIN_LR"]
+__all__ = ["options", "run", "report", "checks", "kernel_problem", "regression_problem",
+           "regression_floor", "train_problem", "largest_rk4_steps", "ACCURACY", "MAX_SEARCH_RUNS",
+           "N_FEATURES", "STEP_BRACKET", "TIME_FRACTIONS", "TRAIN_LR"]
 
 
 def run(opts: Options, progress=None) -> dict:
@@ -72,6 +82,7 @@ def run(opts: Options, progress=None) -> dict:
     busy0, own0 = busy_seconds(), own_seconds()
     info = machine_info(opts.threads)
     kernel = kernel_section(opts, progress, started)
+    regression = regression_section(opts, progress, started)
     train = train_section(opts, progress, started)
     total = time.perf_counter() - started
     others = others_cpus(busy0, own0, busy_seconds(), own_seconds(), total)
@@ -80,6 +91,7 @@ def run(opts: Options, progress=None) -> dict:
         "options": asdict(opts),
         "headline": opts.headline,
         "kernel_gd": _jsonable(kernel),
+        "regression": _jsonable(regression),
         "train": _jsonable(train),
         "total_seconds": total,
         "others_cpus_during_run": others,

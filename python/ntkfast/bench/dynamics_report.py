@@ -50,6 +50,21 @@ def checks(results: dict) -> list[dict]:
     else:
         add(f"kernel product N={kg['n']} O={kg['n_out']}: time / bandwidth floor", None, "<= 1.3",
             None, mv.note or "bandwidth not measured")
+    rg = results.get("regression")
+    if rg is not None:
+        rname = f"kernel regression N={rg['n']} M={rg['m']} O={rg['n_out']}"
+        ch, fl = Timing(**rg["cholesky"]), Timing(**rg["floor"])
+        if ch.known and fl.known:
+            v = ch.seconds / fl.seconds
+            add(f"{rname}: kernel_gd_mse t=inf (Cholesky) / LAPACK floor", v, "<= 1.2", v <= 1.2,
+                f"floor's OpenBLAS threads: {rg['blas_threads']}", (ch, fl))
+        else:
+            add(f"{rname}: kernel_gd_mse t=inf (Cholesky) / LAPACK floor", None, "<= 1.2", None,
+                f"Cholesky {ch.status}, floor {fl.status}")
+        if rg.get("cholesky_vs_eigen") is not None:
+            v = rg["cholesky_vs_eigen"]
+            add(f"{rname}: Cholesky f_test vs the eigendecomposition's", v, "<= 1e-10", v <= 1e-10,
+                fmt="e", sized=False)
     tname = f"train {tr['widths']} N={tr['n']} {tr['steps']} steps {tr['dtype']}"
     ft, rt, fl = Timing(**tr["fast"]), Timing(**tr["reference"]), Timing(**tr["floor"])
     if ft.known and rt.known:
@@ -156,6 +171,7 @@ def report(results: dict) -> str:
     if mv.status == "error":
         lines.append(f"  error: kernel_matvec: {mv.note}")
 
+    lines += _regression_lines(results.get("regression"))
     lines += ["", f"train: MLP {tr['widths']} ({tr['n_params']:,} parameters), relu, NTK "
               f"parameterization, seed {SEED}; x ({tr['n']}, {tr['widths'][0]}) standard normal, y "
               f"standard normal; MSE, lr {tr['lr']:g}, {tr['steps']} steps, {tr['dtype']}"]
@@ -181,12 +197,14 @@ def report(results: dict) -> str:
     for label, c in (("ntkfast.train", ft), ("reference.train", rt)):
         if c.status == "error":
             lines.append(f"  error: {label}: {c.note}")
-    if any(Timing(**c).contended for c in (tr["fast"], tr["reference"], tr["floor"], kg["matvec"])) \
+    rg_cells = [] if results.get("regression") is None else [
+        results["regression"][key] for key in ("cholesky", "floor", "eigen")]
+    if any(Timing(**c).contended for c in (tr["fast"], tr["reference"], tr["floor"], kg["matvec"], *rg_cells)) \
             or any(Timing(**s["timing"]).contended for s in kg["solvers"]):
         lines.append(contended_note())
 
-    lines += ["", "checks (targets from the issue, item 9: kernel_gd N=4000 O=10 t=1000; train "
-              "[32, 1024, 1024, 1] N=1024 100 steps float32"
+    lines += ["", "checks (targets from the issues: kernel_gd N=4000 O=10 t=1000; kernel regression "
+              "N=4000 M=1000 O=10; train [32, 1024, 1024, 1] N=1024 100 steps float32"
               + ("" if results["headline"] else "; --quick sizes: timing checks indicative only")
               + "):"]
 
@@ -197,6 +215,35 @@ def report(results: dict) -> str:
         return fmt_error(v) if c["format"] == "e" else f"{v:.2f}x"
     lines += checks_and_total(results, value, "dynamics section")
     return "\n".join(s.rstrip() for s in lines)
+
+
+def _regression_lines(rg) -> list:
+    """The kernel-regression table: the Cholesky path, the eigendecomposition path, the floor."""
+    if rg is None:
+        return []
+    ch, eig, fl = (Timing(**rg[key]) for key in ("cholesky", "eigen", "floor"))
+    lines = ["", f"kernel regression at t = inf (kernel_gd_mse, MSE): K = ntk(x, depth={rg['depth']}, "
+             f"relu), x ({rg['n']} + {rg['m']}, {N_FEATURES}) standard normal, seed {SEED}; y one-hot "
+             f"of argmax(x @ W), O = {rg['n_out']}; f0 = 0, ridge 0; f_test at {rg['m']} test points"]
+
+    def vs_floor(c):
+        return (_ratio(c, fl) + " the floor") if c.known and fl.known else ""
+    body = [["ntkfast.kernel_gd_mse t=inf (Cholesky)", fmt_s(ch), vs_floor(ch)],
+            ["ntkfast.kernel_gd_mse t=[0, inf] (eigendecomposition)", fmt_s(eig), vs_floor(eig)],
+            ["LAPACK floor: scipy cho_factor + cho_solve, numpy K(x*, X) @ alpha", fmt_s(fl), ""]]
+    lines += ["  " + r for r in table(["implementation", "time", "vs floor"], body, right={1, 2})]
+    lines.append(f"  Cholesky and floor: best of {len(Timing(**rg['cholesky']).all_seconds)} "
+                 f"interleaved rounds; eigendecomposition: one call. ntkfast's threads as above; the "
+                 f"floor's OpenBLAS threads: {rg['blas_threads']}")
+    lines.append(f"  max |f_test - f_test(eigendecomposition)| / max |f_test(eigendecomposition)|: "
+                 f"Cholesky {fmt_error(rg.get('cholesky_vs_eigen'))}, floor "
+                 f"{fmt_error(rg.get('floor_vs_eigen'))}")
+    for note in rg["notes"]:
+        lines.append(f"  note: {note}")
+    for label, c in (("Cholesky", ch), ("eigendecomposition", eig), ("floor", fl)):
+        if c.status == "error":
+            lines.append(f"  error: {label}: {c.note}")
+    return lines
 
 
 def _fmt_t(ts) -> str:

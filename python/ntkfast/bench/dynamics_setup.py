@@ -21,8 +21,9 @@ TIGHT = dict(rtol=1e-12, atol=1e-14)  # the truth
 LOOSER = dict(rtol=1e-10, atol=1e-12)  # its distance to the truth bounds the truth's error
 TIME_FRACTIONS = (0.0, 0.01, 0.1, 1.0)  # requested times, as fractions of t_end
 TRAIN_LR = 1.0  # well below the NTK bound 2N / lambda_max(Theta) (about 10 here)
-HEADLINE = dict(n=4000, n_out=10, t_end=1000.0, train_n=1024, train_steps=100)
-QUICK = dict(n=1000, t_end=100.0, train_n=256, train_steps=20)
+HEADLINE = dict(n=4000, n_out=10, t_end=1000.0, train_n=1024, train_steps=100, reg_n=4000,
+                reg_m=1000)
+QUICK = dict(n=1000, t_end=100.0, train_n=256, train_steps=20, reg_n=1000, reg_m=250)
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Options:
     train_n: int = HEADLINE["train_n"]
     train_steps: int = HEADLINE["train_steps"]
     train_dtype: str = "float32"
+    reg_n: int = HEADLINE["reg_n"]  # kernel regression at t = inf: training points
+    reg_m: int = HEADLINE["reg_m"]  # and test points
     repeat: int = 3
     max_time: float = 20.0  # seconds of timed calls per cell before best-of stops early
     product_repeat: int = 30  # best of this many for a single kernel product / GEMM
@@ -71,6 +74,21 @@ def kernel_problem(n: int, n_out: int, depth: int = 3, threads=None):
     y = np.zeros((n, n_out))
     y[np.arange(n), np.argmax(x @ teacher, axis=1)] = 1.0
     return np.ascontiguousarray(k), y
+
+
+def regression_problem(n: int, m: int, n_out: int, depth: int = 3, threads=None):
+    """(K, K_test, y): the NTK of n standard-normal training points, against m test points, and
+    one-hot labels of a linear teacher (as kernel_problem, test points drawn after them)."""
+    import ntkfast
+
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((n + m, N_FEATURES))
+    teacher = rng.standard_normal((N_FEATURES, n_out))
+    k = ntkfast.ntk(x[:n], depth=depth, activation=ACTIVATION, n_threads=threads)
+    k_test = ntkfast.ntk(x[n:], x[:n], depth=depth, activation=ACTIVATION, n_threads=threads)
+    y = np.zeros((n, n_out))
+    y[np.arange(n), np.argmax(x[:n] @ teacher, axis=1)] = 1.0
+    return np.ascontiguousarray(k), np.ascontiguousarray(k_test), y
 
 
 def train_problem(widths, n: int, dtype: str):

@@ -94,6 +94,19 @@ def best_of(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME) -
     return Timing("measured", min(times), len(times), times, others_cpus=others)
 
 
+def single_call(fn: Callable[[], object]) -> Timing:
+    """One timed call, no warm-up: for cells of many seconds, where a warm-up would double the
+    run and the first touch of memory is a small part of it. An error becomes a cell."""
+    busy0, own0, t0 = busy_seconds(), own_seconds(), time.perf_counter()
+    try:
+        fn()
+    except Exception as exc:
+        return Timing("error", note=f"{type(exc).__name__}: {exc}")
+    t1 = time.perf_counter()
+    others = others_cpus(busy0, own0, busy_seconds(), own_seconds(), t1 - t0, shortest=0.2)
+    return Timing("measured", t1 - t0, 1, [t1 - t0], others_cpus=others)
+
+
 def safe_time(make: Callable[[], Callable[[], object]], repeat: int, max_time: float = MAX_TIME) -> Timing:
     """Time ``make()`` like :func:`best_of`; an error in building or calling it becomes a cell."""
     try:

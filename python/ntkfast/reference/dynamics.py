@@ -12,6 +12,8 @@ import numpy as np
 from .. import _dynamics_args as args
 from .. import _dynamics_losses as losses
 from .. import _dynamics_results as results
+from .. import _interruptible as interruptible
+from .. import _regression as regression
 from .. import _spectral as spectral
 from .._dynamics_results import EnsembleResult, KernelGDResult
 from .._thread_args import check_unused_n_threads
@@ -36,12 +38,23 @@ _ALPHA = 0.2 - 0.75 * _BETA
 
 
 def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_test=None,
-                  ridge=0.0) -> KernelGDResult:
-    """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form)."""
+                  ridge=0.0, n_threads=None) -> KernelGDResult:
+    """numpy version of :func:`ntkfast.kernel_gd_mse` (eigh closed form; at t = ∞ only, Cholesky
+    with the same hand-over to eigh). ``n_threads`` is accepted for the same signature; numpy's
+    BLAS decides its own threading."""
     k, tg, ts, f0, test, r = args.parse_kernel_gd_mse(k_train, y_train, t, f0_train, k_test_train,
                                                    f0_test, ridge)
+    check_unused_n_threads(n_threads)
     n = k.shape[0]
+    fallback = None
+    if regression.applies(ts):
+        solved = _regression_by_cholesky(k, r, tg, f0, test)
+        if not isinstance(solved, str):
+            return regression.result(ts, tg, f0, *solved)
+        fallback = solved
     lam, v, zero = spectral.spectrum(k, r)
+    if fallback is not None:
+        regression.warn_fallback(fallback)
     f_train, f_test = [], []
     # y or f0 near float64's limit overflow here (residual, products, squares): checked below
     with np.errstate(over="ignore", invalid="ignore"):
@@ -60,6 +73,41 @@ def kernel_gd_mse(k_train, y_train, t, *, f0_train=None, k_test_train=None, f0_t
         loss = np.array([losses.mse_value(f, tg.y) for f in f_train])
     results.finite_outputs("kernel_gd_mse", tg, f0, f_train=f_train, f_test=f_test, loss=loss)
     return KernelGDResult(ts, args.shaped(f_train, tg), args.shaped(f_test, tg), loss)
+
+
+def _regression_by_cholesky(k, r, tg, f0, test):
+    """(α, f_test at t = ∞) with α = (K + ridge·I)⁻¹ (y − f_0) from A = L Lᵀ, or the reason (a
+    string) to use the eigendecomposition instead (ntkfast._regression)."""
+    n = k.shape[0]
+    a = k + r * np.eye(n) if r else k
+    try:
+        low = interruptible.cholesky(a)
+    except np.linalg.LinAlgError:  # numpy does not say at which pivot
+        low = None
+    reason = regression.fallback_reason(None if low is None else 0,
+                                        None if low is None else np.diagonal(low), np.diagonal(a), n)
+    if reason is not None:
+        return reason
+    with np.errstate(over="ignore", invalid="ignore"):  # y, f0 near float64's limit: see result()
+        alpha = _back_substitution(low, _forward_substitution(low, tg.y - f0))
+        f_test = None if test.k is None else test.f0 + test.k @ alpha
+    return alpha, f_test
+
+
+def _forward_substitution(low, b):
+    """z with L z = b, row by row."""
+    z = np.empty_like(b)
+    for i in range(b.shape[0]):
+        z[i] = (b[i] - low[i, :i] @ z[:i]) / low[i, i]
+    return z
+
+
+def _back_substitution(low, z):
+    """x with Lᵀ x = z, from the last row up."""
+    x = np.empty_like(z)
+    for i in range(z.shape[0] - 1, -1, -1):
+        x[i] = (z[i] - low[i + 1:, i] @ x[i + 1:]) / low[i, i]
+    return x
 
 
 class _Rhs:

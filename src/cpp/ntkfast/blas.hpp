@@ -71,6 +71,24 @@ inline void syrk_upper(std::size_t n, std::size_t k, double alpha, const double*
                       alpha, a, checked_int(lda), beta, c, checked_int(ldc));
 }
 
+// Row-major triangular solves with a lower-triangular L (n_l×n_l, ldl), in place on B (rows×cols,
+// ldb): side_right: B ← B · op(L)⁻¹ (n_l = cols), else B ← op(L)⁻¹ · B (n_l = rows); op(L) = Lᵀ
+// when transposed, else L.
+inline void trsm_lower(bool side_right, bool transposed, std::size_t rows, std::size_t cols,
+                       const double* l, std::size_t ldl, double* b, std::size_t ldb) {
+    scipy_cblas_dtrsm(CblasRowMajor, side_right ? CblasRight : CblasLeft, CblasLower,
+                      transposed ? CblasTrans : CblasNoTrans, CblasNonUnit, checked_int(rows),
+                      checked_int(cols), 1.0, l, checked_int(ldl), b, checked_int(ldb));
+}
+
+// Lower triangle of the row-major C (n×n) = alpha · A Aᵀ + beta · C, A n×k. The strictly upper
+// triangle of C is left as it was.
+inline void syrk_lower(std::size_t n, std::size_t k, double alpha, const double* a,
+                       std::size_t lda, double beta, double* c, std::size_t ldc) {
+    scipy_cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, checked_int(n), checked_int(k),
+                      alpha, a, checked_int(lda), beta, c, checked_int(ldc));
+}
+
 inline void use_single_thread() { scipy_openblas_set_num_threads(1); }
 
 }  // namespace ntkfast::blas
