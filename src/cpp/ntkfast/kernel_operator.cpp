@@ -50,36 +50,31 @@ SymmetricProduct<T>::SymmetricProduct(const InfiniteWidthKernel<T>& kernel, bool
     if (k < 1) throw std::invalid_argument("need at least one vector");
     block_ = std::min(kBlock, n_);
     nb_ = (n_ + block_ - 1) / block_;
+    teams_ = nb_ % 2 == 1 ? nb_ : nb_ + 1;
     const std::ptrdiff_t per_chunk = kTilesPerChunkThread * n_threads_;
-    auto add_phase = [&](std::ptrdiff_t shift, std::ptrdiff_t colour) {
-        const std::ptrdiff_t count = pairs_in_phase(shift, colour);
+    for (std::ptrdiff_t r = 0; r < teams_; ++r) {
+        const std::ptrdiff_t count = tasks_in_round(r);
         for (std::ptrdiff_t q0 = 0; q0 < count; q0 += per_chunk)
-            chunks_.push_back({shift, colour, q0, std::min(count, q0 + per_chunk)});
-    };
-    add_phase(0, 0);
-    for (std::ptrdiff_t s = 1; s < nb_; ++s) {
-        add_phase(s, 0);
-        add_phase(s, 1);
+            chunks_.push_back({r, q0, std::min(count, q0 + per_chunk)});
     }
 }
 
-// Pairs (I, I + s) with I < nb − s and floor(I / s) mod 2 = colour: runs of s consecutive I
-// starting at (2m + colour)·s. Shift 0: every block with itself.
-template <class T>
-std::ptrdiff_t SymmetricProduct<T>::pairs_in_phase(std::ptrdiff_t shift, std::ptrdiff_t colour) const {
-    if (shift == 0) return colour == 0 ? nb_ : 0;
-    const std::ptrdiff_t limit = nb_ - shift;
-    std::ptrdiff_t count = 0;
-    for (std::ptrdiff_t start = colour * shift; start < limit; start += 2 * shift)
-        count += std::min(shift, limit - start);
-    return count;
+// Round r pairs I with J = (r − I) mod n; I <= J holds for I in [0, r/2] (J = r − I) and for I in
+// [r + 1, (r + n)/2] (J = r − I + n).
+template <class T> std::ptrdiff_t SymmetricProduct<T>::tasks_in_round(std::ptrdiff_t r) const {
+    return r / 2 + 1 + (r + teams_) / 2 - r;
 }
 
 template <class T>
-std::ptrdiff_t SymmetricProduct<T>::first_block(std::ptrdiff_t shift, std::ptrdiff_t colour,
-                                                std::ptrdiff_t q) const {
-    if (shift == 0) return q;
-    return (2 * (q / shift) + colour) * shift + q % shift;
+void SymmetricProduct<T>::task(std::ptrdiff_t r, std::ptrdiff_t q, std::ptrdiff_t& bi,
+                               std::ptrdiff_t& bj) const {
+    if (q <= r / 2) {
+        bi = q;
+        bj = r - q;
+    } else {
+        bi = r + 1 + (q - r / 2 - 1);
+        bj = r - bi + teams_;
+    }
 }
 
 template <class T> void SymmetricProduct<T>::pair(std::ptrdiff_t bi, std::ptrdiff_t bj, T* tile) const {
@@ -104,8 +99,9 @@ template <class T> void SymmetricProduct<T>::run_chunk(std::size_t c) {
     const Chunk ch = chunks_[c];
 #pragma omp parallel for num_threads(n_threads_) schedule(dynamic, 1)
     for (std::ptrdiff_t q = ch.q0; q < ch.q1; ++q) {
-        const std::ptrdiff_t bi = first_block(ch.shift, ch.colour, q);
-        pair(bi, bi + ch.shift, tiles_.get(thread_index()));
+        std::ptrdiff_t bi, bj;
+        task(ch.round, q, bi, bj);
+        if (bj < nb_) pair(bi, bj, tiles_.get(thread_index()));
     }
 }
 

@@ -5,14 +5,16 @@
 // computes them, mirrored below, the diagonal from the per-point recursion), and each tile is
 // multiplied into Y while it is hot in cache. Memory: Y, V and one tile per thread.
 //
-// Symmetric schedule. X is cut into blocks of kBlock points; an off-diagonal tile K_IJ (I < J) is
-// used twice, Y_I += K_IJ V_J and Y_J += K_IJᵀ V_I. Pairs (I, I + s) are taken by shift
-// s = 0, 1, ..., nb − 1, and those of one shift s > 0 in two phases by the colour
-// floor(I / s) mod 2: pair (I, I + s) touches Y_I and Y_{I+s}, and a pair that touches Y_I from
-// the other side, (I − s, I), has the other colour. Within a phase no two pairs touch the same
-// block, so it is a parallel loop without atomics, and every block of Y receives its
-// contributions in one fixed order (s ascending, colour 0 then 1), whatever the number of threads:
-// Y is bit-identical for any thread count, without partial results per thread.
+// Symmetric schedule. X is cut into nb blocks of kBlock points; an off-diagonal tile K_IJ (I < J)
+// is used twice, Y_I += K_IJ V_J and Y_J += K_IJᵀ V_I, a diagonal one once. The tasks (pairs
+// {I, J}, I = J included) are taken in the rounds of a round-robin tournament among n = nb blocks
+// (nb odd) or nb + 1 (nb even, the extra block a phantom that plays no tile): round r, for
+// r = 0 .. n−1, holds the pairs with I + J ≡ r (mod n). Every block is in exactly one pair of a
+// round (the one with 2I ≡ r plays itself: its diagonal tile), so a round is a parallel loop with
+// no two tasks touching the same block of Y, and every block receives its contributions in round
+// order, whatever the number of threads: Y is bit-identical for any thread count, without atomics
+// or partial results per thread. Rounds hold ~nb/2 tasks each (a split by shift and colour would
+// have twice as many phases, most of them short): one barrier per round.
 //
 // Cross schedule. Rows of X' in blocks of kCrossRows, in parallel; each sums its column tiles in
 // ascending order.
@@ -58,17 +60,18 @@ template <class T> class SymmetricProduct {
 
   private:
     struct Chunk {
-        std::ptrdiff_t shift, colour, q0, q1;  // pairs q0..q1 of the phase (shift, colour)
+        std::ptrdiff_t round, q0, q1;  // tasks q0..q1 of a round
     };
-    std::ptrdiff_t pairs_in_phase(std::ptrdiff_t shift, std::ptrdiff_t colour) const;
-    std::ptrdiff_t first_block(std::ptrdiff_t shift, std::ptrdiff_t colour, std::ptrdiff_t q) const;
+    std::ptrdiff_t tasks_in_round(std::ptrdiff_t r) const;
+    // The blocks (I, J), I <= J, of task q of round r; J = nb for the phantom (nothing to do).
+    void task(std::ptrdiff_t r, std::ptrdiff_t q, std::ptrdiff_t& bi, std::ptrdiff_t& bj) const;
     void pair(std::ptrdiff_t bi, std::ptrdiff_t bj, T* tile) const;
 
     const InfiniteWidthKernel<T>& kernel_;
     bool ntk_;
     T ridge_;
     const T* v_;
-    std::ptrdiff_t k_, n_, nb_, block_;
+    std::ptrdiff_t k_, n_, nb_, block_, teams_;  // teams_: nb_ or nb_ + 1, odd
     T* y_;
     int n_threads_;
     ThreadTiles<T> tiles_;
