@@ -2,8 +2,8 @@
 // inputs of one pass from the inputs to the last layer (kernel_inputs.hpp; marshalled by
 // ntkfast/_kernel_passes.py, core_inputs) and returns an object that keeps them and the tile
 // kernel built from them, so that an iterative solver pays for the per-point preparation once;
-// its apply_symmetric / apply_cross allocate Y, then run the product in chunks with the GIL
-// released, polling Ctrl-C between chunks.
+// its apply_symmetric / apply_cross allocate Y, then run the product in time slices with the GIL
+// released, polling Ctrl-C between slices.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -65,11 +65,10 @@ template <class T> class KernelTiles {
         return y;
     }
 
+    // Slices of a tenth of a second: Ctrl-C is seen that soon, and the wait for the slowest
+    // thread at a slice's end (about half a tile) costs well under 1%.
     template <class Product> static void run(Product& product) {
-        run_chunked(product.n_chunks(), 1,
-                    [&](std::size_t b, std::size_t e) {
-                        for (std::size_t c = b; c < e; ++c) product.run_chunk(c);
-                    });
+        run_sliced([&] { return product.run_for(0.1); });
     }
 
     std::vector<std::optional<Array<T>>> arrays_;
