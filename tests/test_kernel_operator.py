@@ -131,6 +131,26 @@ def test_bit_identical_for_any_thread_count(act, dtype, rng):
             np.testing.assert_array_equal(b, runs_x[0])
 
 
+@pytest.mark.skipif(not ntkfast.openmp_enabled, reason="built without OpenMP")
+def test_more_threads_than_blocks(rng):
+    # Two blocks (a phantom in every round) and one row block of test points: threads wait for
+    # the products of earlier tasks into the same block.
+    x = rng.standard_normal((BLOCK + 40, 3))
+    xt = rng.standard_normal((30, 3))
+    v = rng.standard_normal((len(x), 2))
+    call, cross = _parse(x), _parse(xt, x)
+    k, kx = _kernel(x), _kernel(xt, x)
+    for threads in (1, 4, 7):
+        y = _kernel_operator.apply_symmetric(call, v, n_threads=threads)
+        yx = _kernel_operator.apply_cross(cross, v, n_threads=threads)
+        if threads == 1:
+            first, first_x = y, yx
+            _assert_product(y, k, v, 0.0, np.float64)
+            _assert_product(yx, kx, v, 0.0, np.float64)
+        np.testing.assert_array_equal(y, first)
+        np.testing.assert_array_equal(yx, first_x)
+
+
 _ENV_SCRIPT = """
 import hashlib, numpy as np
 from ntkfast import _kernel_args, _kernel_operator
