@@ -66,7 +66,7 @@ template <class T> class KernelTiles {
     }
 
     // Slices of a tenth of a second: Ctrl-C is seen that soon, and the wait for the slowest
-    // thread at a slice's end (about half a tile) costs well under 1%.
+    // thread at a slice's end (half a tile on average: 0.4 ms for relu at depth 3) stays small.
     template <class Product> static void run(Product& product) {
         run_sliced([&] { return product.run_for(0.1); });
     }
