@@ -40,3 +40,24 @@ def test_ntk(benchmark, data, implementation, n, activation):
     assert out.shape == (n, n)
     assert out.dtype == np.float64
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("call", ["operator apply N=4000", "ntk(X[:800])"])
+def test_operator_apply_beside_ntk(benchmark, call):
+    # One product of the matrix-free operator does the N²/2 entries of 25 ntk(X[:N/5]) calls
+    # without storing them (ntkfast bench's operator row: N=100000, target 1.2 x 25 the time).
+    from ntkfast import _kernel_args, _kernel_operator
+    from ntkfast._kernel_passes import projector
+
+    benchmark.group = "matrix-free operator relu depth 3 float64, one vector, beside ntk(X[:N/5])"
+    x = np.random.default_rng(0).standard_normal((4000, N_FEATURES))
+    if call.startswith("operator"):
+        op = _kernel_operator.KernelOperator(
+            _kernel_args.parse(x, None, 3, "relu", 1.0, 0.0, np.float64, 0, projector(2)))
+        out = benchmark.pedantic(op.matvec, args=(np.ones(len(x)),), rounds=5, warmup_rounds=1,
+                                 iterations=1)
+        assert out.shape == (len(x),) and np.isfinite(out).all()
+    else:
+        out = benchmark.pedantic(ntkfast.ntk, args=(x[:800],), kwargs=dict(depth=3), rounds=5,
+                                 warmup_rounds=1, iterations=1)
+        assert out.shape == (800, 800)

@@ -43,7 +43,8 @@ def test_a_results_file_that_cannot_be_written_is_a_clear_error(capsys):
     # /dev/full passes the up-front check (it is writable) and fails on write: that used to end
     # in an OSError traceback after the whole benchmark had run
     argv = ["bench", "--suite", "kernels", "--sizes", "16", "--depths", "2", "--activations",
-            "relu", "--dtypes", "f64", "--repeat", "1", "--no-reference", "--json", "/dev/full"]
+            "relu", "--dtypes", "f64", "--repeat", "1", "--no-reference", "--operator-n", "64",
+            "--json", "/dev/full"]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert "could not write the results to /dev/full" in err and "Traceback" not in err

@@ -56,6 +56,16 @@ def positive_int(text: str) -> int:
     return n
 
 
+def nonnegative_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {n}")
+    return n
+
+
 def output_path(text: str) -> str:
     """A file the command will write at the end: its folder must exist and be writable now, so a
     typo fails at once rather than after minutes of work."""

@@ -2,7 +2,6 @@
 ntkfast.reference.kernels (same inputs, same errors), and their result type."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from . import _validation as V
 from ._mehler import numpy_project
 from ._kernel_range import warn_conditioning
-from ._recursion import TABLE_BYTES_PER_POINT_LAYER, FixedPlan, Prepared, prepare
+from ._recursion import TABLE_BYTES_PER_POINT_LAYER, FixedPlan, Prepared, prepare, table_bytes
 from .activations import Activation, get_activation
 
 
@@ -65,18 +64,39 @@ def parse(x1, x2, depth, activation, weight_std, bias_std, dtype, n_outputs: int
     a1 = V.points(x1, "x1", dt)
     a2 = None if x2 is None else V.points(x2, "x2", dt, n_features=a1.shape[1])
     n1, n2 = a1.shape[0], (a1.shape[0] if a2 is None else a2.shape[0])
+    n_points = n1 + (0 if a2 is None else n2)
     out_bytes = n_outputs * n1 * n2 * dt.itemsize
-    budget = math.inf if table_budget is None else table_budget(n1, n2, dt.itemsize)
-    # One pass (no budget) holds the tables of every layer: they must fit too.
-    tables_needed = 0 if table_budget is not None else min_table_bytes(depth, n1 + (0 if a2 is None else n2))
-    V.check_output_fits(out_bytes + tables_needed,
-                        f"a ({n1}, {n2}) kernel ({n_outputs} array(s) of {dt}"
-                        + (f" and {tables_needed / 1e9:.3g} GB of per-layer tables" if tables_needed else "") + ")",
-                        "compute it in blocks of rows (x1) and columns (x2), or with fewer layers")
+    one_pass = table_budget is None
+    # One pass holds the tables of every layer: they must fit too.
+    tables_needed = min_table_bytes(depth, n_points) if one_pass else 0
+    V.check_output_fits(out_bytes + tables_needed, _what(n1, n2, n_outputs, dt, n_points, depth, tables_needed),
+                        _hint(n_outputs))
+    # Series coefficients come on top of tables_needed, their number known only from the plan:
+    # the recursion keeps them while they fit in the memory left, and the call is refused if not.
+    budget = max(0, V.available_memory_bytes() - out_bytes) if one_pass else table_budget(n1, n2, dt.itemsize)
     sets = [a1] if a2 is None else [a1, a2]
     prepared = prepare(act, sets, depth, w * w, b * b, project, dt, need_ntk, budget, fixed)
+    if one_pass and prepared.full is None:
+        raise V.OutputTooLargeError(
+            f"{_what(n1, n2, n_outputs, dt, n_points, depth, table_bytes(prepared, n_points, depth))} "
+            f"needs more memory than the {budget / 1e9:.3g} GB available; {_hint(n_outputs)}")
     warn_conditioning(act, prepared.layer_max, dt, need_ntk)
     return Call(a1, a2, depth, act, w * w, b * b, dt, prepared)
+
+
+def _what(n1: int, n2: int, n_outputs: int, dt: np.dtype, n_points: int, depth: int,
+          tables: int) -> str:
+    """What a call needs memory for, in the words of its refusal."""
+    if n_outputs == 0:  # a matrix-free operator: the per-point tables alone
+        return f"keeping the per-layer tables of {n_points} points at depth {depth} ({tables / 1e9:.3g} GB)"
+    return (f"a ({n1}, {n2}) kernel ({n_outputs} array(s) of {dt}"
+            + (f" and {tables / 1e9:.3g} GB of per-layer tables" if tables else "") + ")")
+
+
+def _hint(n_outputs: int) -> str:
+    if n_outputs == 0:
+        return "use fewer points or fewer layers"
+    return "compute it in blocks of rows (x1) and columns (x2), or with fewer layers"
 
 
 def min_table_bytes(depth: int, n_points: int) -> int:

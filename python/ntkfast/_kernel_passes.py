@@ -26,13 +26,13 @@ MIN_TABLE_BUDGET = 256 << 20
 MIN_BLOCK_ROWS = 2048
 
 
-
 def table_budget(n1: int, n2: int, itemsize: int) -> int:
     """Bytes of per-point tables the fast path keeps before it works in passes."""
     return max(MIN_TABLE_BUDGET, n1 * n2 * itemsize)
 
 
-def _kind(call: Call) -> str:
+def dual_kind(call: Call) -> str:
+    """The core's name of the call's dual activation."""
     # With depth 1 there is no layer step: the activation never enters and no tables exist.
     return call.act.dual if call.depth > 1 else "identity"
 
@@ -76,9 +76,11 @@ class _Plan:
         self.blocks = [(b, min(big, b + self.rows)) for b in range(0, big, self.rows)]
 
 
-def _run(call: Call, kind: str, first: int, last: int, t1: Tables, t2: Tables | None,
-              x1: np.ndarray, x2: np.ndarray | None, outputs: dict, state: dict,
-              offsets: tuple[int, int], threads: int) -> None:
+def core_inputs(call: Call, first: int, last: int, t1: Tables, t2: Tables | None,
+                x1: np.ndarray, x2: np.ndarray | None) -> dict:
+    """The core's kernel inputs (src/cpp/bindings/kernel_inputs.hpp) as keyword arguments: the
+    layers first+1..last of the points x1 (and x2, None: the symmetric kernel of x1) with their
+    tables, in the working dtype. Shared by every binding that drives the tile primitive."""
     dt = call.dtype
     m = call.prepared.mehler
     act = call.act
@@ -88,8 +90,8 @@ def _run(call: Call, kind: str, first: int, last: int, t1: Tables, t2: Tables | 
 
     steps = last - max(first, 1)
     first_step = max(first, 1) - 1
-    _core.infinite_width(
-        kind=kind, depth=call.depth, weight_var=call.weight_var, bias_var=call.bias_var,
+    return dict(
+        kind=dual_kind(call), depth=call.depth, weight_var=call.weight_var, bias_var=call.bias_var,
         param_a=act.alpha if act.dual == "elu" else act.slopes[0], param_b=act.slopes[1],
         first_layer=first, last_layer=last,
         x1=x1, sigma_diag1=cast(t1.sigma), x2=x2, sigma_diag2=None if t2 is None else cast(t2.sigma),
@@ -99,7 +101,14 @@ def _run(call: Call, kind: str, first: int, last: int, t1: Tables, t2: Tables | 
         mehler_rho_limits=np.concatenate(m.rho_limits[first_step:first_step + steps]).tolist() if m and steps else [],
         coef1=cast(t1.coef) if m else None, d0_1=cast(t1.d0) if m else None,
         coef2=cast(t2.coef) if m and t2 is not None else None,
-        d0_2=cast(t2.d0) if m and t2 is not None else None,
+        d0_2=cast(t2.d0) if m and t2 is not None else None)
+
+
+def _run(call: Call, first: int, last: int, t1: Tables, t2: Tables | None,
+         x1: np.ndarray, x2: np.ndarray | None, outputs: dict, state: dict,
+         offsets: tuple[int, int], threads: int) -> None:
+    _core.infinite_width(
+        **core_inputs(call, first, last, t1, t2, x1, x2),
         nngp=outputs.get("nngp") if last == call.depth else None,
         ntk=outputs.get("ntk") if last == call.depth else None,
         sigma=outputs.get("sigma"), sigma_dot=outputs.get("sigma_dot"), theta=outputs.get("theta"),
@@ -137,15 +146,15 @@ def run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, threads
         outputs["sigma"] = np.empty((call.depth, n1, n2), dt)
         outputs["theta"] = np.empty((call.depth, n1, n2), dt)
         outputs["sigma_dot"] = np.empty((call.depth - 1, n1, n2), dt)
-    kind = _kind(call)
+    kind = dual_kind(call)
     prep = call.prepared
     plan = _Plan(call, table_budget(n1, n2, dt.itemsize))
     finals = {k: outputs[k] for k in ("nngp", "ntk") if k in outputs}
     state = _state(call, kind, finals, len(plan.layers) > 1)
     if plan.single:
         t1, *rest = prep.full
-        _run(call, kind, 0, call.depth, t1, rest[0] if rest else None, call.x1, call.x2,
-                  outputs, state, (0, 0), threads)
+        _run(call, 0, call.depth, t1, rest[0] if rest else None, call.x1, call.x2, outputs,
+             state, (0, 0), threads)
         return outputs
     for b0, b1 in plan.blocks:
         if plan.symmetric:
@@ -160,7 +169,7 @@ def run(call: Call, *, want_nngp: bool, want_ntk: bool, layerwise: bool, threads
             tabs = [tables(prep, x, first, last, start, projector(threads))
                     for x, start in zip(sets, starts)]
             starts = [state_of(t) for t in tabs]
-            _run(call, kind, first, last, tabs[0], tabs[1] if len(tabs) > 1 else None, sets[0],
+            _run(call, first, last, tabs[0], tabs[1] if len(tabs) > 1 else None, sets[0],
                  sets[1] if len(sets) > 1 else None, outputs, state, offsets, threads)
     return outputs
 

@@ -52,9 +52,7 @@ def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.n
         arr = np.asarray(x)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features); {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        kind = "complex" if arr.dtype.kind == "c" else str(arr.dtype)
-        raise TypeError(f"{name}: expected real numbers (float or integer), got dtype {kind}")
+    _real(arr, name)
     if arr.ndim != 2:
         raise ValueError(
             f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {arr.shape}"
@@ -65,6 +63,31 @@ def points(x, name: str, dtype: np.dtype, n_features: int | None = None) -> np.n
         raise ValueError(
             f"{name}: expected {n_features} features to match x1, got shape {arr.shape}"
         )
+    return _finite_as(arr, name, dtype)
+
+
+def vectors(v, name: str, n_rows: int, dtype: np.dtype) -> tuple[np.ndarray, bool]:
+    """A block of k vectors of length n_rows, shape (n_rows,) or (n_rows, k), as a finite
+    C-contiguous (n_rows, k) array of `dtype`, and whether it was given 1-D; lists accepted."""
+    expected = f"expected an array of shape ({n_rows},) or ({n_rows}, k)"
+    try:
+        arr = np.asarray(v)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name}: {expected}; {exc}") from None
+    _real(arr, name)
+    if arr.ndim not in (1, 2) or arr.shape[0] != n_rows:
+        raise ValueError(f"{name}: {expected}, got shape {arr.shape}")
+    return _finite_as(arr, name, dtype).reshape(n_rows, -1), arr.ndim == 1
+
+
+def _real(arr: np.ndarray, name: str) -> None:
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        kind = "complex" if arr.dtype.kind == "c" else str(arr.dtype)
+        raise TypeError(f"{name}: expected real numbers (float or integer), got dtype {kind}")
+
+
+def _finite_as(arr: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
+    """arr as a C-contiguous array of dtype, refused if a value is not finite there."""
     with np.errstate(over="ignore", invalid="ignore"):  # too large for dtype: refused just below
         out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():

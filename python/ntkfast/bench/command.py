@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .._argtypes import int_list, name_list, output_path, positive_int, threads
+from .._argtypes import int_list, name_list, nonnegative_int, output_path, positive_int, threads
 from ..activations import NAMES
 from .reporting import save_json
 
@@ -12,7 +12,8 @@ HELP = "time ntkfast against the numpy reference (and neural-tangents if install
 DESCRIPTION = (
     "Time ntkfast.ntk(x) against ntkfast.reference.ntk (and neural-tangents when importable) on "
     "standard-normal data with 32 features; print a table of timings and speedups, then the "
-    "performance checks. Then the same for the empirical NTK of a finite network "
+    "performance checks, and one product of the matrix-free kernel operator over 100000 points "
+    "beside ntk(X[:20000]). Then the same for the empirical NTK of a finite network "
     "(ntkfast.empirical_ntk against the numpy reference, numpy's BLAS floor, torch.func and "
     "neural-tangents when importable, and memory rows), then the training dynamics (kernel_gd "
     "against the reference's RK4, kernel regression at t=inf by ntkfast's Cholesky against the "
@@ -51,6 +52,10 @@ def add_arguments(parser) -> None:
                         help="time the reference (and neural-tangents) only up to this N, plus the "
                         "relu float64 check row; estimate the other cells as ~t*(N/N0)^2, marked "
                         "(default 2000; --quick: 1000)")
+    parser.add_argument("--operator-n", type=nonnegative_int, metavar="N",
+                        help="kernels: N of the matrix-free operator row (one product over N "
+                        "points beside ntk(X[:N/5]) in the same run; default 100000, about 2 "
+                        "minutes on 2 cores; --quick: 8000; 0: no operator row)")
     parser.add_argument("--no-torch", action="store_true",
                         help="empirical: do not time torch.func even when torch is importable")
     parser.add_argument("--nt-python", metavar="PYTHON",
@@ -68,7 +73,8 @@ def main(args) -> int:
 
         opts = K.options(args.quick, sizes=args.sizes, depths=args.depths, activations=args.activations,
                          dtypes=args.dtypes, repeat=args.repeat, reference_max_n=args.reference_max_n,
-                         threads=args.threads, reference=not args.no_reference)
+                         threads=args.threads, reference=not args.no_reference,
+                         operator_n=args.operator_n)
         saved["kernels"] = K.run(opts)
         print(K.report(saved["kernels"]), flush=True)
     if args.suite in ("all", "empirical"):

@@ -22,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+from . import kernels_operator
 from .machine import load_line, loadavg, machine_info
 from .peers.nt_kernels import ACTIVATIONS as NT_ACTIVATIONS
 from .peers.nt_kernels import NeuralTangentsKernels
@@ -34,11 +35,14 @@ WEIGHT_STD = 1.0
 BIAS_STD = 0.0
 
 FULL = dict(sizes=(1000, 2000, 4000, 8000), depths=(3, 8), activations=("relu", "erf", "tanh"),
-            dtypes=("float64", "float32"), repeat=3, reference_max_n=2000)
+            dtypes=("float64", "float32"), repeat=3, reference_max_n=2000,
+            operator_n=kernels_operator.FULL_N)
 # Under a minute on 2 cores: the same checks at N = 2000 (vs 500) instead of 8000 (vs 2000); the
 # reference is timed at N = 1000 and for the relu float64 check row at N = 2000.
+# The operator row at N = 8000 (vs ntk(X[:1600])): the same 25x ratio in a second or two.
 QUICK = dict(sizes=(1000, 2000), depths=(8,), activations=("relu", "erf", "tanh"),
-             dtypes=("float64", "float32"), repeat=3, reference_max_n=1000)
+             dtypes=("float64", "float32"), repeat=3, reference_max_n=1000,
+             operator_n=kernels_operator.QUICK_N)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Options:
     dtypes: tuple
     repeat: int
     reference_max_n: int
+    operator_n: int  # 0: no operator row
     threads: Optional[int] = None
     reference: bool = True
     quick: bool = False
@@ -159,6 +164,11 @@ def run(opts: Options, progress=None) -> dict:
                  f"neural-tangents {fmt_s(nt_cell)}")
     _extrapolate(rows, "reference")
     _extrapolate(rows, "nt")
+    operator = None
+    if opts.operator_n:
+        operator = kernels_operator.measure(opts.operator_n, N_FEATURES, SEED, opts.threads, opts.repeat)
+        progress(f"[{time.perf_counter() - started:.0f} s] operator apply N={operator.n}: "
+                 f"{fmt_s(operator.apply)}, ntk(X[:{operator.n_ntk}]): {fmt_s(operator.ntk)}")
     total = time.perf_counter() - started
     others = others_cpus(busy0, own0, busy_seconds(), own_seconds(), total)
     return {
@@ -167,7 +177,8 @@ def run(opts: Options, progress=None) -> dict:
         "data": {"distribution": "standard normal", "n_features": N_FEATURES, "seed": SEED,
                  "weight_std": WEIGHT_STD, "bias_std": BIAS_STD, "function": "ntk(x), x2=None"},
         "rows": [asdict(r) for r in rows],
-        "checks": checks(rows, opts),
+        "operator": None if operator is None else asdict(operator),
+        "checks": checks(rows, opts) + ([] if operator is None else [kernels_operator.check(operator)]),
         "total_seconds": total,
         "others_cpus_during_run": others,
         "load_average_at_end": loadavg(),
@@ -284,6 +295,12 @@ def report(results: dict) -> str:
     errors = [(r, c) for r in rows for c in (r.reference, r.nt) if c.status == "error"]
     for r, c in errors:
         lines.append(f"error: {r.activation} {r.dtype} N={r.n} depth={r.depth}: {c.note}")
+    op = results.get("operator")
+    if op is not None:
+        row = kernels_operator.OperatorRow(**{**op, "apply": Timing(**op["apply"]), "ntk": Timing(**op["ntk"])})
+        lines += [""] + kernels_operator.report_lines(row)
+        if row.apply.status == "error":
+            lines.append(f"error: operator apply: {row.apply.note}")
     lines += ["", "checks (from this run; targets from the issue, item 7, which are for N=8000 depth 8"
               + ("" if max(o["sizes"]) == 8000 and 8 in o["depths"] else
                  "; at other sizes they are indicative only") + "):"]

@@ -76,10 +76,12 @@ def others_cpus(busy0, own0, busy1, own1, seconds: float, shortest: float = 0.0)
     return max(0.0, (busy1 - busy0) - (own1 - own0)) / seconds
 
 
-def best_of(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME) -> Timing:
-    """A warm-up call of ``fn``, then the best of up to ``repeat`` timed calls."""
+def best_of(fn: Callable[[], object], repeat: int, max_time: float = MAX_TIME,
+            warm_up: Optional[Callable[[], object]] = None) -> Timing:
+    """A warm-up call of ``fn`` (or ``warm_up``, for calls whose memory is small but whose time
+    is long), then the best of up to ``repeat`` timed calls."""
     busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
-    fn()  # warm-up: same sizes, so the timed calls reuse memory the process has touched
+    (warm_up or fn)()  # same sizes, so the timed calls reuse memory the process has touched
     times = []
     for _ in range(max(1, repeat)):
         gc.collect()

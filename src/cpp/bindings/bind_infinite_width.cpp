@@ -8,41 +8,20 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <optional>
-#include <stdexcept>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "../ntkfast/infinite_width.hpp"
 #include "chunked.hpp"
+#include "kernel_inputs.hpp"
 
 namespace py = pybind11;
-using ntkfast::DualKind;
+using namespace ntkfast_bindings;
 
 namespace {
 
-template <class T> using Array = py::array_t<T, py::array::c_style>;
-template <class T> using Optional = std::optional<Array<T>>;
-
-DualKind parse_kind(const std::string& kind) {
-    if (kind == "relu_like") return DualKind::relu_like;
-    if (kind == "erf") return DualKind::erf;
-    if (kind == "identity") return DualKind::identity;
-    if (kind == "sin") return DualKind::sin;
-    if (kind == "elu") return DualKind::elu;
-    if (kind == "mehler") return DualKind::mehler;
-    throw std::invalid_argument("unknown dual kind '" + kind + "'");
-}
-
-template <class T> const T* data_or_null(const Optional<T>& a) { return a ? a->data() : nullptr; }
 template <class T> T* mutable_or_null(Optional<T>& a) { return a ? a->mutable_data() : nullptr; }
-
-void require(bool ok, const char* what) {
-    if (!ok) throw std::invalid_argument(what);
-}
-
-template <class T> void require_size(const Optional<T>& a, std::ptrdiff_t size, const char* what) {
-    require(!a || a->size() == size, what);
-}
 
 template <class T>
 void infinite_width(const std::string& kind, int depth, double weight_var, double bias_var,
@@ -57,19 +36,11 @@ void infinite_width(const std::string& kind, int depth, double weight_var, doubl
                     Optional<T> state_gap_plus, std::ptrdiff_t row_offset, std::ptrdiff_t col_offset,
                     int n_threads) {
     require(n_threads >= 1, "n_threads must be >= 1");
-    require(depth >= 1 && first_layer >= 0 && last_layer > first_layer && last_layer <= depth,
-            "need 0 <= first_layer < last_layer <= depth");
-    require(x1.ndim() == 2, "x1 must be 2-D");
-    const bool symmetric = !x2.has_value();
-    const std::ptrdiff_t n1 = x1.shape(0), d = x1.shape(1);
-    const std::ptrdiff_t n2 = symmetric ? n1 : x2->shape(0);
-    require(symmetric || (x2->ndim() == 2 && x2->shape(1) == d),
-            "x2 must be 2-D with as many columns as x1");
-    require(symmetric || sigma_diag2.has_value(), "sigma_diag2 is required with x2");
-    const std::ptrdiff_t table_layers = last_layer - std::max(first_layer, 1) + 1;
-    const std::ptrdiff_t steps = table_layers - 1;
-    require(sigma_diag1.size() == table_layers * n1, "sigma_diag1 has the wrong size");
-    require(symmetric || sigma_diag2->size() == table_layers * n2, "sigma_diag2 has the wrong size");
+    const KernelInputs<T> in = kernel_inputs<T>(
+        kind, depth, weight_var, bias_var, param_a, param_b, first_layer, last_layer, x1,
+        sigma_diag1, x2, sigma_diag2, theta_diag1, sigma_dot_diag1, mehler_offset, mehler_step,
+        mehler_terms, mehler_rho_limits, coef1, d0_1, coef2, d0_2);
+    const std::ptrdiff_t n1 = in.n1, n2 = in.n2;
 
     // Outputs (final pass) or state (otherwise): (rows, ld) arrays holding this block.
     const Optional<T>* first_out = nngp ? &nngp : (ntk ? &ntk : &state_k12);
@@ -90,54 +61,10 @@ void infinite_width(const std::string& kind, int depth, double weight_var, doubl
                 "layerwise arrays have the wrong size");
         require(row_offset == 0 && col_offset == 0 && rows == n1 && ld == n2,
                 "layerwise output is computed whole");
-    }
-    if (symmetric && last_layer == depth) {
-        require(theta_diag1.has_value() && theta_diag1->size() == table_layers * n1,
-                "theta_diag1 has the wrong size");
-        if (layerwise && depth > 1)
-            require(sigma_dot_diag1.has_value() && sigma_dot_diag1->size() == steps * n1,
+        if (in.symmetric && depth > 1)
+            require(sigma_dot_diag1.has_value(),
                     "sigma_dot_diag1 is required for layerwise symmetric output");
     }
-
-    ntkfast::RecursionSpec spec;
-    spec.depth = depth;
-    spec.weight_var = weight_var;
-    spec.bias_var = bias_var;
-    spec.kind = parse_kind(kind);
-    spec.param_a = param_a;
-    spec.param_b = param_b;
-    spec.first_layer = first_layer;
-    spec.last_layer = last_layer;
-    spec.mehler_offset = mehler_offset;
-    spec.mehler_step = mehler_step;
-    spec.mehler_terms = mehler_terms;
-    spec.mehler_rho_limits = mehler_rho_limits;
-
-    ntkfast::PointSet<T> p1, p2;
-    p1.x = x1.data();
-    p1.n = n1;
-    p1.sigma_diag = sigma_diag1.data();
-    p1.mehler_coef = data_or_null(coef1);
-    p1.mehler_d0 = data_or_null(d0_1);
-    if (!symmetric) {
-        p2.x = x2->data();
-        p2.n = n2;
-        p2.sigma_diag = sigma_diag2->data();
-        p2.mehler_coef = data_or_null(coef2);
-        p2.mehler_d0 = data_or_null(d0_2);
-    }
-    if (spec.kind == DualKind::mehler) {
-        require(std::ptrdiff_t(mehler_terms.size()) == steps, "mehler_terms: one entry per step");
-        std::ptrdiff_t total = 0;
-        for (int t : mehler_terms) total += t;
-        require(coef1 && d0_1 && coef1->size() == total * n1 && d0_1->size() == steps * n1,
-                "Mehler coefficients for x1 have the wrong size");
-        require(symmetric || (coef2 && d0_2 && coef2->size() == total * n2 && d0_2->size() == steps * n2),
-                "Mehler coefficients for x2 have the wrong size");
-    }
-    ntkfast::SymmetricDiagonal<T> diag;
-    diag.theta_diag = data_or_null(theta_diag1);
-    diag.sigma_dot_diag = data_or_null(sigma_dot_diag1);
 
     ntkfast::KernelOutputs<T> out;
     out.nngp = mutable_or_null(nngp);
@@ -154,11 +81,10 @@ void infinite_width(const std::string& kind, int depth, double weight_var, doubl
     state.gap_minus = mutable_or_null(state_gap_minus);
     state.gap_plus = mutable_or_null(state_gap_plus);
 
-    ntkfast::InfiniteWidthKernel<T> kernel(spec, d, p1, p2, symmetric, diag, out, state);
-    ntkfast_bindings::run_chunked(kernel.n_tiles(), std::size_t(8 * n_threads),
-                                  [&](std::size_t b, std::size_t e) {
-                                      kernel.run_tiles(b, e, n_threads);
-                                  });
+    ntkfast::InfiniteWidthKernel<T> kernel(in.spec, in.d, in.p1, in.p2, in.symmetric, in.diag, out,
+                                           state);
+    run_chunked(kernel.n_tiles(), std::size_t(8 * n_threads),
+                [&](std::size_t b, std::size_t e) { kernel.run_tiles(b, e, n_threads); });
     {
         py::gil_scoped_release release;
         kernel.finish(n_threads);
@@ -167,16 +93,14 @@ void infinite_width(const std::string& kind, int depth, double weight_var, doubl
 
 template <class T> void bind_for(py::module_& m) {
     auto opt = [](const char* name) { return py::arg(name).noconvert().none(true); };
-    m.def("infinite_width", &infinite_width<T>, py::arg("kind"), py::arg("depth"),
-          py::arg("weight_var"), py::arg("bias_var"), py::arg("param_a"), py::arg("param_b"),
-          py::arg("first_layer"), py::arg("last_layer"), py::arg("x1").noconvert(),
-          py::arg("sigma_diag1").noconvert(), opt("x2"), opt("sigma_diag2"), opt("theta_diag1"),
-          opt("sigma_dot_diag1"), py::arg("mehler_offset"), py::arg("mehler_step"),
-          py::arg("mehler_terms"), py::arg("mehler_rho_limits"), opt("coef1"), opt("d0_1"),
-          opt("coef2"), opt("d0_2"), opt("nngp"), opt("ntk"), opt("sigma"), opt("sigma_dot"),
-          opt("theta"), opt("state_k12"), opt("state_theta"), opt("state_gap_minus"),
-          opt("state_gap_plus"), py::arg("row_offset"), py::arg("col_offset"),
-          py::arg("n_threads"));
+    std::apply(
+        [&](auto... inputs) {
+            m.def("infinite_width", &infinite_width<T>, inputs..., opt("nngp"), opt("ntk"),
+                  opt("sigma"), opt("sigma_dot"), opt("theta"), opt("state_k12"),
+                  opt("state_theta"), opt("state_gap_minus"), opt("state_gap_plus"),
+                  py::arg("row_offset"), py::arg("col_offset"), py::arg("n_threads"));
+        },
+        input_args());
 }
 
 }  // namespace

@@ -24,4 +24,18 @@ void run_chunked(std::size_t n_items, std::size_t chunk, RunRange&& run_range) {
     }
 }
 
+// The same for work that stops on its own after a time slice: step() returns whether all is done.
+template <class Step> void run_sliced(Step&& step) {
+    namespace py = pybind11;
+    for (;;) {
+        bool done;
+        {
+            py::gil_scoped_release release;
+            done = step();
+        }
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (done) return;
+    }
+}
+
 }  // namespace ntkfast_bindings

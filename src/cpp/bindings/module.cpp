@@ -6,6 +6,7 @@
 namespace py = pybind11;
 
 void bind_infinite_width(py::module_& m);
+void bind_kernel_operator(py::module_& m);
 void bind_row_projection(py::module_& m);
 void bind_empirical(py::module_& m);
 void bind_kernel_ode(py::module_& m);
@@ -26,6 +27,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("threads_lost_to_fork", &ntkfast::threads_lost_to_fork,
           "Whether this process was forked after a multi-threaded OpenMP region had run.");
     bind_infinite_width(m);
+    bind_kernel_operator(m);
     bind_row_projection(m);
     bind_empirical(m);
     bind_kernel_ode(m);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "dual_activations.hpp"
 #include "tile_loops.hpp"
@@ -49,7 +50,9 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
         throw std::invalid_argument("a pass that starts inside the network needs the state");
     if (!final_ && (!state_.k12 || !state_.theta || (gaps && (!state_.gap_minus || !state_.gap_plus))))
         throw std::invalid_argument("a pass that ends inside the network needs the state");
-    if (symmetric_ && (out_.row_offset != 0 || out_.col_offset != 0 || out_.ld != p1_.n))
+    // Whether this kernel writes outputs or state itself (not only tiles on request).
+    const bool writes = out_.nngp || out_.ntk || layerwise_ || !final_;
+    if (writes && symmetric_ && (out_.row_offset != 0 || out_.col_offset != 0 || out_.ld != p1_.n))
         throw std::invalid_argument("a symmetric Gram is computed whole");
     // Both factors of x·x' are scaled by σ_w/sqrt(n0) before the product (not the product
     // after): in float32 the sum of products could overflow where the kernel itself fits.
@@ -118,7 +121,7 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
     }
 
     const std::ptrdiff_t n1 = p1_.n;
-    for (std::ptrdiff_t i0 = 0; i0 < n1; i0 += kTileRows) {
+    for (std::ptrdiff_t i0 = 0; writes && i0 < n1; i0 += kTileRows) {
         const std::ptrdiff_t i1 = std::min(n1, i0 + kTileRows);
         // Symmetric: only tiles that reach above the diagonal (some j > i).
         const std::ptrdiff_t jstart = symmetric_ ? (i0 + 1) / kTileCols * kTileCols : 0;
@@ -128,6 +131,17 @@ InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrd
             tiles_.push_back({i0, i1, j0, j1});
         }
     }
+}
+
+template <class T>
+InfiniteWidthKernel<T>::InfiniteWidthKernel(const RecursionSpec& spec, std::ptrdiff_t n_features,
+                                            const PointSet<T>& p1, const PointSet<T>& p2,
+                                            bool symmetric, const SymmetricDiagonal<T>& diag)
+    : InfiniteWidthKernel(spec, n_features, p1, p2, symmetric, diag, KernelOutputs<T>{},
+                          PairState<T>{}) {
+    if (!from_inputs_ || !final_)
+        throw std::invalid_argument("tiles are computed in one pass from the inputs to the last layer");
+    tiles_only_ = true;
 }
 
 template <class T>
@@ -216,7 +230,13 @@ void InfiniteWidthKernel<T>::begin_row(std::ptrdiff_t i, std::ptrdiff_t j0, std:
 template <class T>
 template <bool Gaps>
 void InfiniteWidthKernel<T>::end_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
-                                     const T* k12, const T* theta, const T* gm, const T* gp) const {
+                                     const T* k12, const T* theta, const T* gm, const T* gp,
+                                     const TileTarget* target) const {
+    if (target) {
+        const T* v = target->ntk ? theta : k12;
+        std::copy(v, v + n, target->out + (i - target->i0) * target->ld + (j0 - target->j0));
+        return;
+    }
     const std::ptrdiff_t base = at(i, j0);
     if (final_) {
         if (out_.nngp) std::copy(k12, k12 + n, out_.nngp + base);
@@ -245,7 +265,8 @@ void InfiniteWidthKernel<T>::store(std::ptrdiff_t layer, std::ptrdiff_t i, std::
 
 template <class T>
 template <class Dual, bool Layerwise>
-void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
+void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t,
+                                      const TileTarget* target) const {
     constexpr bool Gaps = Dual::kGaps;
     alignas(64) T k12[kTileCols];
     alignas(64) T theta[kTileCols];
@@ -288,13 +309,13 @@ void InfiniteWidthKernel<T>::run_tile(const Dual& dual, const Tile& t) const {
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
         }
-        end_row<Gaps>(i, j0, n, k12, theta, gm, gp);
+        end_row<Gaps>(i, j0, n, k12, theta, gm, gp, target);
     }
 }
 
 template <class T>
 template <bool Layerwise>
-void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
+void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t, const TileTarget* target) const {
     alignas(64) T k12[kTileCols];
     alignas(64) T theta[kTileCols];
     alignas(64) T sdot[kTileCols];
@@ -398,20 +419,27 @@ void InfiniteWidthKernel<T>::run_tile_mehler(const Tile& t) const {
             }
             if constexpr (Layerwise) store(l + 1, i, j0, n, k12, sdot, theta);
         }
-        end_row<false>(i, j0, n, k12, theta, nullptr, nullptr);
+        end_row<false>(i, j0, n, k12, theta, nullptr, nullptr, target);
     }
 }
 
 template <class T>
-template <class Dual>
-void InfiniteWidthKernel<T>::dispatch_tiles(const Dual& dual, std::size_t b, std::size_t e,
-                                            int n_threads) const {
-    const std::ptrdiff_t begin = std::ptrdiff_t(b), end = std::ptrdiff_t(e);
-    (void)n_threads;
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-    for (std::ptrdiff_t q = begin; q < end; ++q) {
-        if (layerwise_) run_tile<Dual, true>(dual, tiles_[std::size_t(q)]);
-        else run_tile<Dual, false>(dual, tiles_[std::size_t(q)]);
+template <class F>
+void InfiniteWidthKernel<T>::with_dual(F&& f) const {
+    switch (spec_.kind) {
+        case DualKind::relu_like:
+            if (spec_.bias_var > 0)
+                f(ReluLikeDual<T, true>(spec_.param_a, spec_.param_b, spec_.weight_var,
+                                        spec_.bias_var));
+            else
+                f(ReluLikeDual<T, false>(spec_.param_a, spec_.param_b, spec_.weight_var,
+                                         spec_.bias_var));
+            break;
+        case DualKind::erf: f(ErfDual<T>()); break;
+        case DualKind::identity: f(IdentityDual<T>()); break;
+        case DualKind::sin: f(SinDual<T>()); break;
+        case DualKind::elu: f(EluDual<T>(spec_.param_a, spec_.weight_var, spec_.bias_var)); break;
+        case DualKind::mehler: f(MehlerSeries{}); break;
     }
 }
 
@@ -420,33 +448,47 @@ void InfiniteWidthKernel<T>::run_tiles(std::size_t begin, std::size_t end, int n
     end = std::min(end, tiles_.size());
     if (begin >= end) return;
     if (n_threads < 1) n_threads = 1;
-    switch (spec_.kind) {
-        case DualKind::relu_like:
-            if (spec_.bias_var > 0)
-                dispatch_tiles(ReluLikeDual<T, true>(spec_.param_a, spec_.param_b,
-                                                     spec_.weight_var, spec_.bias_var),
-                               begin, end, n_threads);
-            else
-                dispatch_tiles(ReluLikeDual<T, false>(spec_.param_a, spec_.param_b,
-                                                      spec_.weight_var, spec_.bias_var),
-                               begin, end, n_threads);
-            break;
-        case DualKind::erf: dispatch_tiles(ErfDual<T>(), begin, end, n_threads); break;
-        case DualKind::identity: dispatch_tiles(IdentityDual<T>(), begin, end, n_threads); break;
-        case DualKind::sin: dispatch_tiles(SinDual<T>(), begin, end, n_threads); break;
-        case DualKind::elu:
-            dispatch_tiles(EluDual<T>(spec_.param_a, spec_.weight_var, spec_.bias_var), begin, end,
-                           n_threads);
-            break;
-        case DualKind::mehler: {
-            const std::ptrdiff_t b = std::ptrdiff_t(begin), e = std::ptrdiff_t(end);
+    const std::ptrdiff_t b = std::ptrdiff_t(begin), e = std::ptrdiff_t(end);
+    with_dual([&](const auto& dual) {
+        using Dual = std::decay_t<decltype(dual)>;
+        (void)n_threads;
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-            for (std::ptrdiff_t q = b; q < e; ++q) {
-                if (layerwise_) run_tile_mehler<true>(tiles_[std::size_t(q)]);
-                else run_tile_mehler<false>(tiles_[std::size_t(q)]);
+        for (std::ptrdiff_t q = b; q < e; ++q) {
+            const Tile& t = tiles_[std::size_t(q)];
+            if constexpr (std::is_same_v<Dual, MehlerSeries>) {
+                if (layerwise_) run_tile_mehler<true>(t, nullptr);
+                else run_tile_mehler<false>(t, nullptr);
+            } else {
+                if (layerwise_) run_tile<Dual, true>(dual, t, nullptr);
+                else run_tile<Dual, false>(dual, t, nullptr);
             }
-            break;
         }
+    });
+}
+
+template <class T>
+void InfiniteWidthKernel<T>::compute_tile(std::ptrdiff_t i0, std::ptrdiff_t i1, std::ptrdiff_t j0,
+                                          std::ptrdiff_t j1, bool ntk, T* out,
+                                          std::ptrdiff_t ld) const {
+    const TileTarget target{out, ld, i0, j0, ntk};
+    with_dual([&](const auto& dual) {
+        using Dual = std::decay_t<decltype(dual)>;
+        // Strips of at most kTileCols columns: the row buffers of run_tile hold that many.
+        for (std::ptrdiff_t c0 = j0; c0 < j1; c0 += kTileCols) {
+            const Tile t{i0, i1, c0, std::min(j1, c0 + kTileCols)};
+            if constexpr (std::is_same_v<Dual, MehlerSeries>) run_tile_mehler<false>(t, &target);
+            else run_tile<Dual, false>(dual, t, &target);
+        }
+    });
+    if (!symmetric_) return;
+    // What finish does for the whole Gram: the diagonal from the per-point recursion (ρ = 1
+    // exactly), below it the mirror of the entries above.
+    const std::ptrdiff_t n = p1_.n, last = (table_layers_ - 1) * n;
+    const T* diagonal = ntk ? diag_.theta_diag + last : p1_.sigma_diag + last;
+    for (std::ptrdiff_t i = std::max(i0, j0); i < std::min(i1, j1); ++i) {
+        T* row = out + (i - i0) * ld - j0;
+        row[i] = diagonal[i];
+        for (std::ptrdiff_t j = j0; j < i; ++j) row[j] = out[(j - i0) * ld + i - j0];
     }
 }
 

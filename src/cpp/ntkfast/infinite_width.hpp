@@ -106,11 +106,31 @@ template <class T> class InfiniteWidthKernel {
                         const PointSet<T>& p2, bool symmetric, const SymmetricDiagonal<T>& diag,
                         const KernelOutputs<T>& out, const PairState<T>& state);
 
+    // A kernel that writes nothing itself and computes tiles on request (compute_tile): one pass
+    // from the inputs to the last layer, no outputs, no state; the diagonal tables are needed
+    // only for symmetric tiles that meet the diagonal.
+    InfiniteWidthKernel(const RecursionSpec& spec, std::ptrdiff_t n_features, const PointSet<T>& p1,
+                        const PointSet<T>& p2, bool symmetric, const SymmetricDiagonal<T>& diag);
+
     std::size_t n_tiles() const { return tiles_.size(); }
     // Compute tiles [begin, end); independent of every other tile.
     void run_tiles(std::size_t begin, std::size_t end, int n_threads) const;
     // Symmetric final pass: write the exact diagonal and mirror the upper triangle.
     void finish(int n_threads) const;
+
+    // One tile of the final kernel, Θ (ntk) or Σ, into a caller-owned buffer: entry (i, j) for
+    // rows i0 <= i < i1 of x1 and columns j0 <= j < j1 of x2 at out[(i - i0) * ld + j - j0],
+    // equal bit for bit to that entry of the whole kernel (entries do not depend on their place
+    // in a tile). Symmetric: the entries above the diagonal as the Gram computes them (row i <
+    // column j), the diagonal from the per-point tables, and below it their mirror, so the tile
+    // must lie on or above the diagonal (j0 >= i1 - 1) or be a square on it (i0 == j0, i1 == j1).
+    // Only for a kernel made by the tile constructor; safe to call from many threads at once.
+    void compute_tile(std::ptrdiff_t i0, std::ptrdiff_t i1, std::ptrdiff_t j0, std::ptrdiff_t j1,
+                      bool ntk, T* out, std::ptrdiff_t ld) const;
+    std::ptrdiff_t rows() const { return p1_.n; }
+    std::ptrdiff_t cols() const { return p2_.n; }
+    bool symmetric() const { return symmetric_; }
+    bool tiles_only() const { return tiles_only_; }
 
     // Whether a dual carries the gaps 1 ∓ ρ (and so needs them in the state between passes).
     static bool carries_gaps(DualKind kind) { return kind == DualKind::relu_like || kind == DualKind::elu; }
@@ -124,11 +144,20 @@ template <class T> class InfiniteWidthKernel {
     struct Tile {
         std::ptrdiff_t i0, i1, j0, j1;
     };
+    // Where compute_tile wants a tile's final values instead of the outputs.
+    struct TileTarget {
+        T* out;
+        std::ptrdiff_t ld, i0, j0;
+        bool ntk;
+    };
+    struct MehlerSeries {};  // the "dual" of activations without a closed form
 
-    template <class Dual, bool Layerwise> void run_tile(const Dual& dual, const Tile& t) const;
-    template <bool Layerwise> void run_tile_mehler(const Tile& t) const;
-    template <class Dual> void dispatch_tiles(const Dual& dual, std::size_t b, std::size_t e,
-                                              int n_threads) const;
+    // f(dual) with the dual of spec_.kind (MehlerSeries for the series).
+    template <class F> void with_dual(F&& f) const;
+    // One tile, into the outputs or state (target null) or into target.
+    template <class Dual, bool Layerwise>
+    void run_tile(const Dual& dual, const Tile& t, const TileTarget* target) const;
+    template <bool Layerwise> void run_tile_mehler(const Tile& t, const TileTarget* target) const;
     void first_layer(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12) const;
     void first_gaps(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, T* k12, T* gm,
                     T* gp) const;
@@ -139,7 +168,7 @@ template <class T> class InfiniteWidthKernel {
                    T* gm, T* gp) const;
     template <bool Gaps>
     void end_row(std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n, const T* k12,
-                 const T* theta, const T* gm, const T* gp) const;
+                 const T* theta, const T* gm, const T* gp, const TileTarget* target) const;
     void store(std::ptrdiff_t layer, std::ptrdiff_t i, std::ptrdiff_t j0, std::ptrdiff_t n,
                const T* k12, const T* sdot, const T* theta) const;
     std::ptrdiff_t at(std::ptrdiff_t i, std::ptrdiff_t j) const {
@@ -154,6 +183,7 @@ template <class T> class InfiniteWidthKernel {
     KernelOutputs<T> out_;
     PairState<T> state_;
     bool layerwise_, from_inputs_, final_;
+    bool tiles_only_ = false;  // made by the tile constructor: compute_tile only
     std::ptrdiff_t table_layers_, steps_;
     T feature_scale_, bias_var_, weight_var_;  // σ_w/sqrt(n0), β², σ_w²
     // x2 transposed and scaled by σ_w/sqrt(n0), (d, n2 + kStripPad zero columns): the dot products
