@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import ntkfast
-import ntkfast.empirical as fast_empirical
+import ntkfast._empirical_passes as fast_passes
 import numpy as np
 import pytest
 from ntkfast import activations, reference
@@ -287,7 +287,7 @@ def feature_calls(monkeypatch):
     """Record the number of rows of each block the fast code featurizes (to check that a small
     memory_budget really splits the work; the results are checked independently of this).
     None if the private hook has gone: the results are still compared, the split is not."""
-    inner = getattr(fast_empirical, "_features", None)
+    inner = getattr(fast_passes, "features", None)
     if inner is None:
         return None
     calls = []
@@ -296,7 +296,7 @@ def feature_calls(monkeypatch):
         calls.append(x.shape[0])
         return inner(cn, x, *args, **kwargs)
 
-    monkeypatch.setattr(fast_empirical, "_features", spy)
+    monkeypatch.setattr(fast_passes, "features", spy)
     return calls
 
 

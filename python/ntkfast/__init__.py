@@ -14,6 +14,7 @@ from ._validation import OutputTooLargeError
 from .kernels import KernelResult, kernels, nngp, nngp_diag, ntk, ntk_diag
 from .kernel_objects import InfiniteWidthKernel
 from .empirical import EmpiricalNTK, apply, empirical_nngp, empirical_ntk
+from .empirical_kernel import EmpiricalKernel
 from .networks import MLP, init_mlp
 from .dynamics import EnsembleResult, KernelGDResult, infinite_ensemble, kernel_gd, kernel_gd_mse
 from .training import TrainingDivergedError, TrainingHistory, train
@@ -24,7 +25,7 @@ openmp_enabled = _core.openmp_enabled()
 
 __all__ = [
     "InfiniteWidthKernel", "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
-    "MLP", "init_mlp", "apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK",
+    "MLP", "init_mlp", "apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK", "EmpiricalKernel",
     "kernel_gd_mse", "kernel_gd", "infinite_ensemble", "KernelGDResult", "EnsembleResult",
     "train", "TrainingHistory", "TrainingDivergedError",
     "reference", "set_num_threads", "get_num_threads", "OutputTooLargeError", "openmp_enabled",

@@ -37,14 +37,22 @@ def out_shape(n1: int, n2: int, n_out: int, output: str) -> tuple[int, ...]:
     return {"trace": (n1, n2), "diagonal": (n1, n2, n_out), "full": (n1, n2, n_out, n_out)}[output]
 
 
+def per_layer_flag(per_layer) -> bool:
+    if not isinstance(per_layer, (bool, np.bool_)):
+        raise TypeError(f"per_layer: expected True or False, got {per_layer!r}")
+    return bool(per_layer)
+
+
 def parse(net, x1, x2, output: str, per_layer: bool = False) -> EmpiricalCall:
     """Validate everything and check the output (and the per-layer terms) fit in memory,
     before any large allocation."""
-    cn = checked(net)
+    return parse_checked(checked(net), x1, x2, output, per_layer)
+
+
+def parse_checked(cn: CheckedNet, x1, x2, output: str, per_layer: bool = False) -> EmpiricalCall:
+    """parse for a network already validated (a kernel object's frozen copy)."""
     mode = output_mode(output)
-    if not isinstance(per_layer, (bool, np.bool_)):
-        raise TypeError(f"per_layer: expected True or False, got {per_layer!r}")
-    n_arrays = 1 + (cn.depth if per_layer else 0)
+    n_arrays = 1 + (cn.depth if per_layer_flag(per_layer) else 0)
     n0 = cn.widths[0]
     a1 = V.points(x1, "x1", cn.dtype)
     if a1.shape[1] != n0:

@@ -27,10 +27,19 @@ def _phi(cn: CheckedNet, z: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(act.derivative(z64), dtype=dtype))
 
 
+def _numpy_matmul(a: np.ndarray, w: np.ndarray, rows: bool) -> np.ndarray:
+    return a @ w.T if rows else a @ w
+
+
 @quiet_overflow
-def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = True):
+def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = True, matmul=None):
     """(A, D, f): A[l] = a^(l) (N, n_l) for l < L; D[l] = δ^(l) (N, n_L, n_{l+1}) for l < L-1
-    (δ^(L-1)_k = e_k is implicit); f = z^(L) (N, n_L). Evaluated in ``dtype``."""
+    (δ^(L-1)_k = e_k is implicit); f = z^(L) (N, n_L). Evaluated in ``dtype``.
+
+    ``matmul(a, w, rows)`` computes ``a @ w.T`` (rows) or ``a @ w`` (numpy by default); the fast
+    path passes the core's fixed-order products, so that a point's features do not depend on the
+    other rows of the call (everything else here is elementwise)."""
+    matmul = matmul or _numpy_matmul
     L = cn.depth
     W = [w.astype(dtype) for w in cn.weights]
     b = [v.astype(dtype) for v in cn.biases]
@@ -38,7 +47,7 @@ def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = T
     A, dphi = [], []
     for l in range(L):
         A.append(a)
-        z = cn.weight_scales[l] * (a @ W[l].T) + cn.bias_scale * b[l]
+        z = cn.weight_scales[l] * matmul(a, W[l], True) + cn.bias_scale * b[l]
         if l < L - 1:
             a, d = _phi(cn, z, dtype)
             dphi.append(d)
@@ -48,7 +57,7 @@ def features(cn: CheckedNet, x: np.ndarray, dtype=np.float64, backward: bool = T
         d = cn.weight_scales[L - 1] * W[L - 1][None, :, :] * dphi[L - 2][:, None, :]
         D[L - 2] = d
         for l in range(L - 2, 0, -1):
-            d = cn.weight_scales[l] * (d @ W[l]) * dphi[l - 1][:, None, :]
+            d = cn.weight_scales[l] * matmul(d, W[l], False) * dphi[l - 1][:, None, :]
             D[l - 1] = d
     return A, D, z
 

@@ -2,13 +2,18 @@
 //
 //     Θ_kk'(x, x') = Σ_l [s_w² a^(l)(x)·a^(l)(x') + s_b²] · [δ^(l)_k(x)·δ^(l)_k'(x')]
 //
-// Output tiles are independent: per tile and layer, two BLAS-3 products (A Aᵀ, D Dᵀ) land in
-// tile-sized scratch and are fused with the Hadamard product and the sum over layers, so no
-// N×N temporary is ever written. Symmetric blocks take the upper tiles only (SYRK on the
-// diagonal) and mirror them, so the result is exactly symmetric.
+// Output tiles are independent: per tile and layer, the dot products a·a' and δ·δ' (row_dots.hpp)
+// land in tile-sized scratch and are fused with the Hadamard product and the sum over layers, so
+// no N×N temporary is ever written. Every step is per entry, in the same vector instructions for
+// every entry, so an entry's value depends on its two points only: a block computed from row
+// slices equals the same block of the one-call Gram bit for bit, and the per-point diagonal
+// K(x, x) (diagonal_only) equals the Gram's diagonal. Symmetric blocks compute the upper tiles
+// only (on diagonal tiles the register blocks above the diagonal) and mirror them, so the result
+// is exactly symmetric.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -39,6 +44,7 @@ struct GramBlock {
     std::size_t i0 = 0, j0 = 0;  // block origin in the output
     bool same_rows = false;      // both sets are the same rows (i0 == j0): upper tiles only
     bool mirror = false;         // symmetric output: also write every entry's transpose
+    bool diagonal_only = false;  // same rows; only K(x_i, x_i), into out of shape (n1, kk)
 };
 
 template <class T>
@@ -47,17 +53,20 @@ public:
     EmpiricalGram(std::vector<std::size_t> widths, std::vector<T> weight_scale, T bias_scale,
                   NtkOutput mode, FeatureSet<T> set1, FeatureSet<T> set2, GramTarget<T> target,
                   GramBlock block);
+    ~EmpiricalGram();
 
     std::size_t n_tiles() const { return tiles_.size(); }
-    // Computes tiles [begin, end) in parallel; each entry is written by exactly one tile.
+    // Computes tiles [begin, end) in parallel; each entry is written by exactly one tile. Not
+    // reentrant: the scratch of each thread is kept between calls (a call is a chunk of tiles).
     void run(std::size_t begin, std::size_t end, int n_threads) const;
 
 private:
     struct Scratch;
     void run_tile(std::size_t p, std::size_t q, Scratch& s) const;
+    void layer_term(std::size_t l, std::size_t ib, std::size_t jb, bool diag, Scratch& s) const;
     void put(T* base, std::size_t gi, std::size_t gj, const T* v, bool self) const;
-    void store_tile(T* base, std::size_t ib, std::size_t jb, std::size_t mi, std::size_t mj,
-                    bool diag, const T* vals) const;
+    void store_tile(T* base, std::size_t ib, std::size_t jb, bool diag, const T* vals,
+                    Scratch& s) const;
 
     std::vector<std::size_t> widths_;
     std::vector<T> weight_scale_;
@@ -68,9 +77,8 @@ private:
     GramBlock block_;
     std::size_t n_out_, kk_, tile_;
     std::vector<std::pair<std::size_t, std::size_t>> tiles_;
+    mutable std::vector<std::unique_ptr<Scratch>> scratch_;  // one per thread
 };
 
-// Rows per output tile: the D Dᵀ product of a tile has tile·n_L rows in "full" mode.
-std::size_t empirical_tile_rows(NtkOutput mode, std::size_t n_out);
 
 }  // namespace ntkfast

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "pointwise_activation.hpp"
+#include "row_dots.hpp"
 
 namespace ntkfast {
 
@@ -34,14 +36,31 @@ struct MlpFeatures {
     T* output = nullptr;
 };
 
-// Rows are processed in fixed chunks (independent of the thread count, so results are too), each
-// chunk by one thread with single-threaded BLAS. Runs rows [row_begin, row_end) of x (rows of
-// width n_0); call it over consecutive ranges to interleave Ctrl-C checks.
+// The passes of one network, its weights packed once for the dot-product kernel (row_dots.hpp):
+// every product is computed per entry in a fixed order, so the features of a point are the same
+// bits whatever the other rows of the call, its position among them or the thread count (the
+// empirical NTK's blocks from row slices depend on this). Rows are processed in fixed chunks, each
+// by one thread. run() takes rows [row_begin, row_end) of x (rows of width n_0); call it over
+// consecutive ranges to interleave Ctrl-C checks (not concurrently: the threads' scratch is kept
+// between calls). The view's arrays must outlive the object.
 template <class T>
-void mlp_forward_backward(const MlpView<T>& net, const T* x, std::size_t row_begin,
-                          std::size_t row_end, const MlpFeatures<T>& out, int n_threads);
+class MlpPasses {
+public:
+    MlpPasses(const MlpView<T>& net, bool backward);
+    ~MlpPasses();
+    void run(const T* x, std::size_t row_begin, std::size_t row_end, const MlpFeatures<T>& out,
+             int n_threads) const;
 
-// Rows per chunk of mlp_forward_backward (a multiple of it is a good range for callers).
+private:
+    MlpView<T> net_;
+    std::vector<dots::Panels<T>> forward_;   // W^(l) with its rows as the columns of the product
+    std::vector<dots::Panels<T>> backward_;  // W^(l) with its columns as them (δ W), l >= 1
+    std::vector<std::vector<T>> offset_;     // s_b b^(l), padded to whole panels
+    struct Scratch;
+    mutable std::vector<std::unique_ptr<Scratch>> scratch_;  // one per thread, kept between runs
+};
+
+// Rows per chunk of MlpPasses::run (a multiple of it is a good range for callers).
 constexpr std::size_t kMlpRowChunk = 128;
 
 }  // namespace ntkfast

@@ -32,6 +32,16 @@ inline int default_threads() {
 #endif
 }
 
+// This thread's number in the current parallel region (0 outside one, or without OpenMP): an
+// index into per-thread scratch that outlives the region.
+inline int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 // Fork safety. GCC's libgomp keeps the threads of a multi-threaded region in a per-thread pool,
 // docked at a barrier between regions, and installs no fork handler: in a child forked after such
 // a region the pool's bookkeeping is copied but its threads are not, and the next multi-threaded
