@@ -20,6 +20,24 @@ inline blasint checked_int(std::size_t v) {
     return static_cast<blasint>(v);
 }
 
+// Row-major C (m×n, ldc) = alpha · A (m×k, lda) · op(B) + beta · C, op(B) = Bᵀ (B is n×k, ldb)
+// when b_transposed, else B (k×n, ldb).
+inline void gemm(bool b_transposed, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                 const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+                 float* c, std::size_t ldc) {
+    scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans,
+                      checked_int(m), checked_int(n), checked_int(k), alpha, a, checked_int(lda),
+                      b, checked_int(ldb), beta, c, checked_int(ldc));
+}
+
+inline void gemm(bool b_transposed, std::size_t m, std::size_t n, std::size_t k, double alpha,
+                 const double* a, std::size_t lda, const double* b, std::size_t ldb, double beta,
+                 double* c, std::size_t ldc) {
+    scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans,
+                      checked_int(m), checked_int(n), checked_int(k), alpha, a, checked_int(lda),
+                      b, checked_int(ldb), beta, c, checked_int(ldc));
+}
+
 // Row-major C (m×n, ldc) = alpha · op(A) · op(B) + beta · C with op(A) = Aᵀ (A is k×m, lda)
 // when a_transposed, else A (m×k, lda); op(B) = Bᵀ (B is n×k, ldb) when b_transposed, else B
 // (k×n, ldb).
