@@ -53,9 +53,10 @@ def small():
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Product blocks of 32 rows, so that the small problem spans several (by default a block
-    holds 4 MB of kernel values: all of it)."""
+    """Product blocks of 32 rows and factor blocks of 96, so that the small problem spans several
+    (by default a block holds 1 MB of kernel values: all of it)."""
     monkeypatch.setattr(_nystrom_blocks, "product_rows", lambda m: 32)
+    monkeypatch.setattr(_nystrom_blocks, "factor_rows", lambda m: 96)
 
 
 # ------------------------------------------------------------------------- M = N: exact KRR
@@ -190,6 +191,24 @@ def test_memory_budget_changes_no_bit(small, small_blocks, t):
     assert redone.kernel_passes == (1 + redone.iterations if np.isinf(t) else 1)
 
 
+@pytest.mark.parametrize("size, budget_blocks", [(None, 1), (None, 3), (96, 1), (96, 2), (96, 3),
+                                                 (128, 3), (1000, 2)])
+def test_blocks_cover_the_rows_in_order_whatever_the_calls(small, small_blocks, size, budget_blocks):
+    x, _, _, _, _ = small
+    c = x[:50]
+    rows = _nystrom_blocks.KernelRows(RELU, x, c, memory_budget=budget_blocks * 32 * 50 * 8,
+                                      n_threads=None)
+    assert not rows.keep and rows.call_rows == budget_blocks * 32
+    full = RELU(x, c)
+    step = size or 32
+    seen = []
+    for start, stop, kb in rows.blocks(size, on_block=seen.append):
+        assert start % step == 0 and stop == min(start + step, 240)
+        assert np.array_equal(kb, full[start:stop])
+    assert seen == [min(s + step, 240) for s in range(0, 240, step)]
+    assert rows.passes == rows.computed_passes == 1
+
+
 @pytest.mark.parametrize("t", [np.inf, 20.0])
 def test_thread_count_changes_no_bit(small, small_blocks, t):
     x, y, xt, _, _ = small
@@ -216,7 +235,7 @@ def test_model_pickles_and_predicts_the_same(small):
 @pytest.mark.parametrize("t", [np.inf, 5.0])
 def test_keyboard_interrupt_propagates_and_leaves_nothing_behind(small, small_blocks, t):
     x, y, xt, _, _ = small
-    kw = dict(ridge=0.2, n_centers=50, random_state=4, t=t, memory_budget=32 * 50 * 8)
+    kw = dict(ridge=0.2, n_centers=50, random_state=4, t=t, memory_budget=32 * 50 * 8, tol=1e-5)
     kernel = CountingKernel(interrupt_at=5, depth=3)
     with pytest.raises(KeyboardInterrupt):
         nystrom_krr(kernel, x, y, **kw)

@@ -1,10 +1,11 @@
 """K(X, C), the kernel between the N training points and the M Nyström centers, one pass at a time.
 
-A pass visits the rows in *product blocks* of ``rows`` rows, a number fixed by M alone, always in
-the same order; every sum over the training points (K(C, X) K(X, C) v, K(C, X) y, ΦᵀΦ) is formed
-block by block in that order. K(X, C) is kept (in the kernel's dtype, filled during the first
+A pass visits the rows in blocks whose size is fixed by M alone (product blocks of ``rows`` rows
+for the CG products, larger factor blocks for ΦᵀΦ), always in the same order; every sum over the
+training points (K(C, X) K(X, C) v, K(C, X) y, ΦᵀΦ) is formed block by block in that order,
+whatever the kernel calls were. K(X, C) is kept (in the kernel's dtype, filled during the first
 pass) when N·M·itemsize fits the memory budget, and recomputed by every pass otherwise, in kernel
-calls of several product blocks each (as many as the budget allows, at most CALL_BYTES). Kernel
+calls of whole product blocks (as many as the budget allows, at most CALL_BYTES). Kernel
 blocks from row slices equal the one-call kernel bit for bit, so both paths give the same bits:
 the budget changes the memory and the time, never the answer. Memory beyond the inputs stays
 O(one kernel call + M²) when recomputing.
@@ -23,13 +24,17 @@ import numpy as np
 
 from ._validation import available_memory_bytes
 
-# A product block holds about this many bytes of float64 kernel values: large enough that the
-# two matrix-vector products per block run near BLAS speed, small enough to stay in cache
-# between them (K_b v, then K_bᵀ u reads the block again).
-PRODUCT_BYTES = 4 << 20
-# The largest kernel call when K(X, C) is recomputed: larger calls save no measurable time (the
-# per-call work on the centers is O(M)) and only raise the peak memory.
-CALL_BYTES = 256 << 20
+# A product block holds about this many bytes of float64 kernel values: K_b v, then K_bᵀ u reads
+# the block again, from cache at this size; smaller blocks pay numpy's per-call overhead.
+PRODUCT_BYTES = 1 << 20
+# A kernel call when K(X, C) is recomputed: small enough that its output is still in the last
+# level cache when the products read it (a 128 MB call made a pass with products measurably
+# slower than the kernel calls alone; 32 MB did not), large enough that the per-call work on the
+# M centers (about 0.6 ms at M = 2000) stays within a few percent.
+CALL_BYTES = 32 << 20
+# Blocks of the one-pass factorisation (ΦᵀΦ): a triangular solve and a rank-k update per block
+# read all of T and ΦᵀΦ (M² each), so they want many rows at a time.
+FACTOR_BYTES = 16 << 20
 # memory_budget=None: at most this, and at most a quarter of the memory available at the call.
 DEFAULT_MEMORY_BUDGET = 2 << 30
 
@@ -38,6 +43,12 @@ def product_rows(m: int) -> int:
     """Rows per product block for M centers: a function of M alone, so that every pass over the
     training points sums in the same blocks whatever the memory budget."""
     return max(1, PRODUCT_BYTES // (8 * m))
+
+
+def factor_rows(m: int) -> int:
+    """Rows per block of the one-pass factorisation: a multiple of product_rows, M alone."""
+    r = product_rows(m)
+    return r * max(1, FACTOR_BYTES // (8 * m * r))
 
 
 def bytes_per_row(m: int, dtype: np.dtype) -> int:
@@ -73,7 +84,7 @@ class KernelRows:
         self.keep = n * m * self.dtype.itemsize <= budget
         self.budget = budget
         # A recomputing kernel call covers whole product blocks, as many as the budget allows.
-        per_call = max(1, min(budget, CALL_BYTES) // need)
+        per_call = max(1, min(budget, max(CALL_BYTES, need)) // need)
         self.call_rows = self.rows * per_call
         self._cache = np.empty((n, m), dtype=self.dtype) if self.keep else None
         self._filled = 0  # rows of the cache already written (a pass interrupted leaves it valid)
@@ -87,31 +98,50 @@ class KernelRows:
                              f"expected {(stop - start, self.m)}")
         return k
 
-    def blocks(self, on_block: Optional[Callable[[int], None]] = None
-               ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """One pass: (start, stop, float64 K(x[start:stop], C)) per product block, in row order.
-        ``on_block(stop)`` is called after each block has been used."""
+    def _calls(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """One pass: (start, stop, K(x[start:stop], C)) per kernel call (the kept matrix: one)."""
         self.passes += 1
         if self.keep and self._filled == self.n:
-            for start in range(0, self.n, self.rows):
-                stop = min(start + self.rows, self.n)
-                yield start, stop, self._cache[start:stop].astype(np.float64, copy=False)
-                if on_block is not None:
-                    on_block(stop)
+            yield 0, self.n, self._cache
             return
         self.computed_passes += 1
-        for call_start in range(0, self.n, self.call_rows):
-            call_stop = min(call_start + self.call_rows, self.n)
-            if self.keep and call_stop <= self._filled:
-                k = self._cache[call_start:call_stop]
-            else:
-                k = self._call(call_start, call_stop)
-                if self.keep:
-                    self._cache[call_start:call_stop] = k
-                    self._filled = call_stop
-            for start in range(call_start, call_stop, self.rows):
-                stop = min(start + self.rows, call_stop)
-                yield start, stop, k[start - call_start:stop - call_start].astype(np.float64, copy=False)
+        for start in range(0, self.n, self.call_rows):
+            stop = min(start + self.call_rows, self.n)
+            if self.keep and stop <= self._filled:
+                yield start, stop, self._cache[start:stop]
+                continue
+            k = self._call(start, stop)
+            if self.keep:
+                self._cache[start:stop] = k
+                self._filled = stop
+            yield start, stop, k
+
+    def blocks(self, size: Optional[int] = None, on_block: Optional[Callable[[int], None]] = None
+               ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """One pass: (start, stop, float64 K(x[start:stop], C)) for the blocks of ``size`` rows
+        (default ``self.rows``) that start at multiples of ``size``, in row order, whatever the
+        kernel calls: a block that spans two calls is assembled in a buffer. ``on_block(stop)``
+        is called after each block has been used; a yielded buffer is reused after that."""
+        size = self.rows if size is None else size
+        buf = None
+        for call_start, call_stop, k in self._calls():
+            pos = call_start
+            while pos < call_stop:
+                start = pos - pos % size
+                stop = min(start + size, self.n)
+                if pos == start and stop <= call_stop:  # inside this call: a view
+                    block = k[start - call_start:stop - call_start].astype(np.float64, copy=False)
+                    pos = stop
+                else:
+                    if buf is None:
+                        buf = np.empty((size, self.m))
+                    take = min(stop, call_stop)
+                    buf[pos - start:take - start] = k[pos - call_start:take - call_start]
+                    pos = take
+                    if take < stop:
+                        continue
+                    block = buf[:stop - start]
+                yield start, stop, block
                 if on_block is not None:
                     on_block(stop)
 

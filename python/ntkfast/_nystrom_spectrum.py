@@ -2,8 +2,9 @@
 Φ = K(X, C) T⁻¹ (N × M, TᵀT = K(C, C) + jitter·I): kernel gradient descent at a finite time on
 K̃ (ntk-math.md §4), and (K̃ + ρI)⁻¹ by Woodbury for the full system's preconditioner.
 
-Φ is never stored: one pass over the row blocks forms Φ_b = K_b T⁻¹ (a triangular solve per
-block, backward stable however ill-conditioned K(C, C) is) and accumulates ΦᵀΦ = Σ Φ_bᵀ Φ_b and
+Φ is never stored: one pass over blocks of rows (factor_rows: about 16 MB of kernel values each)
+forms Φ_b = K_b T⁻¹ (a triangular solve per block, backward stable however ill-conditioned
+K(C, C) is) and accumulates ΦᵀΦ = Σ Φ_bᵀ Φ_b and
 Φᵀ y = Σ Φ_bᵀ y_b. With ΦᵀΦ + ρI = W Λ Wᵀ (eigh, M × M) and g_t(λ) = (1 − e^{−tλ/N})/λ:
 
     f_t(x*) = K̃(x*, X) g_t(K̃ + ρI) y = K(x*, C) α_t,   α_t = T⁻¹ W g_t(Λ) Wᵀ Φᵀ y
@@ -23,6 +24,7 @@ import scipy.linalg as sla
 from scipy.linalg import blas
 
 from . import _spectral as spectral
+from . import _nystrom_blocks
 from ._nystrom_blocks import KernelRows
 
 
@@ -35,7 +37,7 @@ class NystromSpectrum:
         self.rows, self.t_factor, self.ridge = rows, t_factor, ridge
         gram = np.zeros((m, m), order="F")  # dsyrk accumulates into its upper triangle in place
         phi_y = None if y is None else np.zeros((m, y.shape[1]))
-        for start, stop, kb in rows.blocks(on_block):
+        for start, stop, kb in rows.blocks(_nystrom_blocks.factor_rows(m), on_block):
             phi_t = sla.solve_triangular(t_factor, kb.T, trans="T", check_finite=False)  # (K_b T⁻¹)ᵀ
             gram = blas.dsyrk(1.0, phi_t, beta=1.0, c=gram, overwrite_c=True)
             if y is not None:
