@@ -403,3 +403,12 @@ def test_public_names():
     for name in ("cg_krr", "nystrom_preconditioner", "NystromModel", "CGResult",
                  "NystromPreconditioner"):
         assert name in ntkfast.__all__ and getattr(ntkfast, name) is getattr(ntkfast.regression, name)
+
+
+def test_cg_stops_on_an_operator_or_preconditioner_that_is_not_positive_definite(small):
+    x, y, _, k, _ = small
+    a = k + 0.1 * np.eye(len(x))
+    with pytest.warns(RuntimeWarning, match="stopped after 1 iterations"):
+        res = cg_krr(lambda v: -(a @ v), y[:, 0], tol=1e-8)
+    assert not res.converged and res.residuals[-1] == 1.0 and not res.coefficients.any()
+    raises_naming("preconditioner", cg_krr, aslinearoperator(a), y, preconditioner=lambda r: -r)

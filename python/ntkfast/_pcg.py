@@ -11,7 +11,8 @@ Without a preconditioner both are the Euclidean one. The residual is the recursi
 
 Sums over the rows are numpy's pairwise sums (no threads), so the iteration adds nothing that
 depends on a thread count. A column whose pᵀAp is not positive (A not positive definite along p,
-or a residual at rounding level) stops there, unconverged unless already within tol.
+or a residual at rounding level), or whose rᵀPr is not (P not positive definite), stops there,
+unconverged unless already within tol.
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def pcg(apply_a: Apply, b: np.ndarray, apply_p: Optional[Apply], *, tol: float, 
     def measure(r, rz):
         return np.sqrt(np.maximum(rz, 0.0)) if norm == "preconditioned" else np.sqrt(_colsum(r * r))
 
+    if ((rz <= 0) & (_colsum(r * r) > 0)).any():
+        raise ValueError("preconditioner: not positive definite (rᵀPr <= 0 for a right-hand side r)")
     b_norm = measure(r, rz)
     scale = np.where(b_norm > 0, b_norm, 1.0)
     rel = np.where(b_norm > 0, b_norm / scale, 0.0)  # b = 0: x = 0 is exact
@@ -61,6 +64,9 @@ def pcg(apply_a: Apply, b: np.ndarray, apply_p: Optional[Apply], *, tol: float, 
         r -= step * q
         z = r if apply_p is None else apply_p(r)
         rz_new = _colsum(r * z)
+        # rᵀPr <= 0 for r != 0: P is not positive definite (rounding in a bad preconditioner);
+        # the column stops with its last residual rather than report sqrt(0) as converged
+        good &= (rz_new > 0) | (_colsum(r * r) == 0)
         rel = np.where(good, measure(r, rz_new) / scale, rel)
         k += 1
         history.append(float(rel.max()))
