@@ -413,3 +413,20 @@ def near_duplicates(x1, x2=None, weight_std=1.0, bias_std=0.0) -> np.ndarray:
         k2 = w2 * np.einsum("ij,ij->i", x2, x2) / n0 + b2
         rho = k12 / np.sqrt(k1)[:, None] / np.sqrt(k2)[None, :]
     return ~(np.abs(rho) <= 1 - NEAR_DUPLICATE_RHO)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel objects for the solvers (test_nystrom.py), until ntkfast.InfiniteWidthKernel lands: the
+# same duck type (kernel(x1, x2=None, *, n_threads=None), .diag, .dtype, picklable). relu and the
+# other closed forms give blocks of rows equal to the one-call kernel bit for bit.
+# ---------------------------------------------------------------------------------------------
+class NTKShim:
+    def __init__(self, **kw):
+        self.kw = kw
+        self.dtype = np.dtype(kw.get("dtype", np.float64))
+
+    def __call__(self, x1, x2=None, *, n_threads=None):
+        return ntkfast.ntk(x1, x2, n_threads=n_threads, **self.kw)
+
+    def diag(self, x, *, n_threads=None):
+        return ntkfast.ntk_diag(x, n_threads=n_threads, **self.kw)

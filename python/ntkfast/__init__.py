@@ -6,6 +6,8 @@
 
 See ``ntkfast.reference`` for the plain-numpy versions and ntk-math.md for the conventions.
 """
+import importlib
+
 import scipy_openblas32  # noqa: F401  (loads the OpenBLAS that _core links against)
 
 from . import activations, reference
@@ -23,10 +25,25 @@ from . import _core
 __version__ = "0.1.0"
 openmp_enabled = _core.openmp_enabled()
 
+# ntkfast.regression loads scipy (about 0.2 s): imported on first use of one of its names.
+_REGRESSION = ("nystrom_krr", "cg_krr", "nystrom_preconditioner", "NystromModel", "CGResult",
+               "NystromPreconditioner")
+
+
+def __getattr__(name):
+    if name in _REGRESSION or name == "regression":
+        # import_module, not `from . import`: that asks this module for the attribute first
+        regression = importlib.import_module(".regression", __name__)
+        return regression if name == "regression" else getattr(regression, name)
+    raise AttributeError(f"module 'ntkfast' has no attribute {name!r}")
+
+
 __all__ = [
     "InfiniteWidthKernel", "kernels", "nngp", "ntk", "nngp_diag", "ntk_diag", "KernelResult", "activations",
     "MLP", "init_mlp", "apply", "empirical_ntk", "empirical_nngp", "EmpiricalNTK", "EmpiricalKernel",
     "kernel_gd_mse", "kernel_gd", "infinite_ensemble", "KernelGDResult", "EnsembleResult",
     "train", "TrainingHistory", "TrainingDivergedError",
+    "nystrom_krr", "cg_krr", "nystrom_preconditioner", "NystromModel", "CGResult",
+    "NystromPreconditioner",
     "reference", "set_num_threads", "get_num_threads", "OutputTooLargeError", "openmp_enabled",
 ]

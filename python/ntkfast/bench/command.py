@@ -18,9 +18,9 @@ DESCRIPTION = (
     "neural-tangents when importable, and memory rows), then the training dynamics (kernel_gd "
     "against the reference's RK4, kernel regression at t=inf by ntkfast's Cholesky against the "
     "eigendecomposition and a SciPy/LAPACK floor, train against the reference loop and numpy's "
-    "BLAS floor). Full "
-    "run: about 10 minutes on 2 cores, plus about 6 for the empirical section and 3 for the "
-    "dynamics.")
+    "BLAS floor), then kernel ridge regression at large N (nystrom_krr at N = 1e6 and 1e5). Full "
+    "run: about 10 minutes on 2 cores, plus about 6 for the empirical section, 3 for the "
+    "dynamics and 10 for the regression.")
 
 
 def add_arguments(parser) -> None:
@@ -28,13 +28,16 @@ def add_arguments(parser) -> None:
                         help="a subset that finishes in under a minute (infinite-width kernels: N "
                         "1000 and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents "
                         "and memory rows, reference at N=512; dynamics: kernel_gd at N=1000, kernel "
-                        "regression at N=1000 with 250 test points, train at N=256 for 20 steps)")
-    parser.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics"), default="all",
+                        "regression at N=1000 with 250 test points, train at N=256 for 20 steps; "
+                        "regression: N=20000 and 5000, M=500)")
+    parser.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics", "regression"),
+                        default="all",
                         help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite "
                         "MLP (widths 32,1024,1024,1; --sizes, --depths, --activations and "
                         "--reference-max-n do not apply to it); dynamics: kernel_gd and train "
-                        "against the numpy reference's RK4 and training loop; all: every suite "
-                        "(default)")
+                        "against the numpy reference's RK4 and training loop; regression: "
+                        "nystrom_krr (Nyström + preconditioned CG) at N = 1e6 and 1e5, d = 16, "
+                        "M = 2000; all: every suite (default)")
     parser.add_argument("--sizes", type=int_list, metavar="N,...",
                         help="numbers of points N (default 1000,2000,4000,8000)")
     parser.add_argument("--depths", type=int_list, metavar="L,...", help="depths (default 3,8)")
@@ -96,6 +99,14 @@ def main(args) -> int:
             print(flush=True)
         saved["dynamics"] = D.run(opts)
         print(D.report(saved["dynamics"]), flush=True)
+    if args.suite in ("all", "regression"):
+        from . import regression as R
+
+        opts = R.options(args.quick, threads=args.threads)
+        if saved:
+            print(flush=True)
+        saved["regression"] = R.run(opts)
+        print(R.report(saved["regression"]), flush=True)
     if args.json:
         try:
             save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)

@@ -1,0 +1,169 @@
+"""K(X, C), the kernel between the N training points and the M Nyström centers, one pass at a time.
+
+A pass visits the rows in blocks whose size is fixed by M alone (product blocks of ``rows`` rows
+for the CG products, larger factor blocks for ΦᵀΦ), always in the same order; every sum over the
+training points (K(C, X) K(X, C) v, K(C, X) y, ΦᵀΦ) is formed block by block in that order,
+whatever the kernel calls were. K(X, C) is kept (in the kernel's dtype, filled during the first
+pass) when N·M·itemsize fits the memory budget, and recomputed by every pass otherwise, in kernel
+calls of whole product blocks (as many as the budget allows, at most CALL_BYTES). Kernel
+blocks from row slices equal the one-call kernel bit for bit, so both paths give the same bits:
+the budget changes the memory and the time, never the answer. Memory beyond the inputs stays
+O(one kernel call + M²) when recomputing.
+
+OpenBLAS may split a product differently for another number of its own threads (measured: the
+K_bᵀ u of a tall block and some (B, M) @ (M, O) products change in the last bits between
+OPENBLAS_NUM_THREADS=1 and 2); the kernel calls are bit-identical for any ``n_threads``. So results
+are bit-identical for any ``n_threads`` and any memory budget, and agree to rounding across BLAS
+thread counts.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from ._validation import available_memory_bytes
+
+# A product block holds about this many bytes of float64 kernel values: K_b v, then K_bᵀ u reads
+# the block again, from cache at this size; smaller blocks pay numpy's per-call overhead.
+PRODUCT_BYTES = 1 << 20
+# A kernel call when K(X, C) is recomputed: small enough that its output is still in the last
+# level cache when the products read it (a 128 MB call made a pass with products measurably
+# slower than the kernel calls alone; 32 MB did not), large enough that the per-call work on the
+# M centers (about 0.6 ms at M = 2000) stays within a few percent.
+CALL_BYTES = 32 << 20
+# Blocks of the one-pass factorisation (ΦᵀΦ): a triangular solve and a rank-k update per block
+# read all of T and ΦᵀΦ (M² each), so they want many rows at a time.
+FACTOR_BYTES = 16 << 20
+# memory_budget=None: at most this, and at most a quarter of the memory available at the call.
+DEFAULT_MEMORY_BUDGET = 2 << 30
+
+
+def product_rows(m: int) -> int:
+    """Rows per product block for M centers: a function of M alone, so that every pass over the
+    training points sums in the same blocks whatever the memory budget."""
+    return max(1, PRODUCT_BYTES // (8 * m))
+
+
+def factor_rows(m: int) -> int:
+    """Rows per block of the one-pass factorisation: a multiple of product_rows, M alone."""
+    r = product_rows(m)
+    return r * max(1, FACTOR_BYTES // (8 * m * r))
+
+
+def bytes_per_row(m: int, dtype: np.dtype) -> int:
+    """One row of K(X, C) as the kernel returns it, plus its float64 copy when that is float32."""
+    itemsize = np.dtype(dtype).itemsize
+    return m * (itemsize + (8 if itemsize != 8 else 0))
+
+
+def resolve_budget(memory_budget: Optional[int]) -> int:
+    if memory_budget is not None:
+        return memory_budget
+    return int(min(DEFAULT_MEMORY_BUDGET, available_memory_bytes() // 4))
+
+
+class KernelRows:
+    """K(X, C) pass by pass. ``blocks()`` yields (start, stop, K_b as float64) per product block;
+    ``passes`` counts the passes, ``computed_passes`` those that called the kernel."""
+
+    def __init__(self, kernel, x: np.ndarray, centers: np.ndarray, *, memory_budget: Optional[int],
+                 n_threads: Optional[int]):
+        self.kernel, self.x, self.centers, self.n_threads = kernel, x, centers, n_threads
+        self.dtype = np.dtype(getattr(kernel, "dtype", np.float64))
+        n, m = x.shape[0], centers.shape[0]
+        self.n, self.m = n, m
+        self.rows = min(n, product_rows(m))
+        budget = resolve_budget(memory_budget)
+        per_row = bytes_per_row(m, self.dtype)
+        need = self.rows * per_row
+        if budget < need:
+            raise ValueError(
+                f"memory_budget: {budget} bytes is too small for one row block of K(X, C) "
+                f"({self.rows} rows x {m} centers = {need} bytes); give at least {need} bytes")
+        self.keep = n * m * self.dtype.itemsize <= budget
+        self.budget = budget
+        # A recomputing kernel call covers whole product blocks, as many as the budget allows.
+        per_call = max(1, min(budget, max(CALL_BYTES, need)) // need)
+        self.call_rows = self.rows * per_call
+        self._cache = np.empty((n, m), dtype=self.dtype) if self.keep else None
+        self._filled = 0  # rows of the cache already written (a pass interrupted leaves it valid)
+        self.passes = 0
+        self.computed_passes = 0
+
+    def _call(self, start: int, stop: int) -> np.ndarray:
+        k = np.asarray(self.kernel(self.x[start:stop], self.centers, n_threads=self.n_threads))
+        if k.shape != (stop - start, self.m):
+            raise ValueError(f"kernel: returned shape {k.shape} for K(x[{start}:{stop}], centers), "
+                             f"expected {(stop - start, self.m)}")
+        return k
+
+    def _calls(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """One pass: (start, stop, K(x[start:stop], C)) per kernel call (the kept matrix: one)."""
+        self.passes += 1
+        if self.keep and self._filled == self.n:
+            yield 0, self.n, self._cache
+            return
+        self.computed_passes += 1
+        for start in range(0, self.n, self.call_rows):
+            stop = min(start + self.call_rows, self.n)
+            if self.keep and stop <= self._filled:
+                yield start, stop, self._cache[start:stop]
+                continue
+            k = self._call(start, stop)
+            if self.keep:
+                self._cache[start:stop] = k
+                self._filled = stop
+            yield start, stop, k
+
+    def blocks(self, size: Optional[int] = None, on_block: Optional[Callable[[int], None]] = None
+               ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """One pass: (start, stop, float64 K(x[start:stop], C)) for the blocks of ``size`` rows
+        (default ``self.rows``) that start at multiples of ``size``, in row order, whatever the
+        kernel calls: a block that spans two calls is assembled in a buffer. ``on_block(stop)``
+        is called after each block has been used; a yielded buffer is reused after that."""
+        size = self.rows if size is None else size
+        buf = None
+        for call_start, call_stop, k in self._calls():
+            pos = call_start
+            while pos < call_stop:
+                start = pos - pos % size
+                stop = min(start + size, self.n)
+                if pos == start and stop <= call_stop:  # inside this call: a view
+                    block = k[start - call_start:stop - call_start].astype(np.float64, copy=False)
+                    pos = stop
+                else:
+                    if buf is None:
+                        buf = np.empty((size, self.m))
+                    take = min(stop, call_stop)
+                    buf[pos - start:take - start] = k[pos - call_start:take - call_start]
+                    pos = take
+                    if take < stop:
+                        continue
+                    block = buf[:stop - start]
+                yield start, stop, block
+                if on_block is not None:
+                    on_block(stop)
+
+    # -- the products every solver needs, each one pass in block order --------------------------
+
+    def normal_apply(self, v: np.ndarray) -> np.ndarray:
+        """K(C, X) K(X, C) v for v (M, O)."""
+        out = np.zeros((self.m, v.shape[1]))
+        for _, _, kb in self.blocks():
+            out += kb.T @ (kb @ v)
+        return out
+
+    def transpose_apply(self, u: np.ndarray, on_block=None) -> np.ndarray:
+        """K(C, X) u for u (N, O)."""
+        out = np.zeros((self.m, u.shape[1]))
+        for start, stop, kb in self.blocks(on_block):
+            out += kb.T @ u[start:stop]
+        return out
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        """K(X, C) v for v (M, O), shape (N, O)."""
+        out = np.empty((self.n, v.shape[1]))
+        for start, stop, kb in self.blocks():
+            np.matmul(kb, v, out=out[start:stop])
+        return out
