@@ -178,3 +178,15 @@ def test_bad_tiles():
         kernel.tile(X[:3], X[:3, :2], offsets=(0, 0))
     with naming("x_rows"):
         kernel.tile(X[:3] * np.nan, X[:3], offsets=(0, 0))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_the_objects_operator_is_its_gram(activation):
+    """kernel.operator(x) and kernel.apply(x_test, x, v) through the public object."""
+    kernel = InfiniteWidthKernel(depth=3, activation=activation).planned_for(np.vstack([X, X[:9] * 0.5]))
+    v = RNG.standard_normal((len(X), 2))
+    op = kernel.operator(X, ridge=0.25)
+    np.testing.assert_allclose(op @ v, kernel(X) @ v + 0.25 * v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(kernel.operator(X).matmat(np.eye(len(X))[:, :5]), kernel(X)[:, :5])
+    np.testing.assert_allclose(kernel.apply(X[:9] * 0.5, X, v), kernel(X[:9] * 0.5, X) @ v,
+                               rtol=1e-12, atol=1e-12)

@@ -70,3 +70,24 @@ class InfiniteWidthKernel(InfiniteWidthKernelBase):
                               need_ntk=want_ntk, fixed=self._plan)
         t = prep.last[0]
         return (t.theta if want_ntk else t.sigma)[-1].astype(dt)
+
+    # --- matrix-free products (ntkfast._kernel_operator; scipy is imported on first use) -------
+    def operator(self, x, *, ridge=0.0, n_threads=None):
+        """K(x, x) + ridge·I as a ``scipy.sparse.linalg.LinearOperator`` that never stores the
+        N×N matrix: tiles are computed on the fly and multiplied while hot in cache, each
+        off-diagonal tile used twice. Its matrix is exactly ``self(x)`` (+ ridge·I); products are
+        bit-identical for any thread count. Memory O(N·(d + k)) plus per-point tables."""
+        from ._kernel_operator import KernelOperator
+        call = self._parse(x, None, 0, resolve_n_threads(n_threads), layerwise=True,
+                           need_ntk=self.get == "ntk")
+        return KernelOperator(call, ridge=ridge, get=self.get, n_threads=n_threads)
+
+    def apply(self, x_test, x, v, *, n_threads=None) -> np.ndarray:
+        """K(x_test, x) @ v without storing K(x_test, x) (row blocks of x_test): prediction.
+        Numerical activations: give the kernel an input_bound covering both sets, else this
+        product plans its series from x_test and x together."""
+        from ._kernel_operator import apply_cross
+        call = self._parse(x_test, x, 0, resolve_n_threads(n_threads), layerwise=True,
+                           need_ntk=self.get == "ntk")
+        return apply_cross(call, v, get=self.get, n_threads=n_threads)
+
