@@ -50,8 +50,9 @@ def test_ctrl_c_interrupts_an_empirical_ntk():
             ntkfast.empirical_ntk(net, x, n_threads=1)
     finally:
         timer.cancel()
-    # raised from within a compiled call: the Gram tiles (run) or, under load, the features
-    assert info.traceback[-1].name in ("run", "_features")
+    # raised from within a compiled call: the Gram tiles (run) or, when the interrupt lands
+    # early (slow sanitizer builds, a loaded machine), the forward/backward pass (features)
+    assert info.traceback[-1].name in ("run", "features")
 
 
 def _threads_in_subprocess(env_threads, code="import ntkfast; print(ntkfast.get_num_threads())"):
