@@ -14,6 +14,7 @@ import numpy as np
 from . import _validation as V
 from ._kernel_args import KernelResult
 from ._recursion import FixedPlan
+from ._frozen import Frozen
 from ._kernel_tiles import cross_tile, symmetric_tile
 from ._series_bound import fixed_plan
 from .activations import Activation, get_activation
@@ -49,7 +50,7 @@ def mean_squares(x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, a) / a.shape[1]
 
 
-class InfiniteWidthKernelBase:
+class InfiniteWidthKernelBase(Frozen):
     """The parameters and the behaviour that does not depend on how entries are computed."""
 
     __slots__ = ("depth", "activation", "weight_std", "bias_std", "get", "dtype", "input_bound",
@@ -74,42 +75,17 @@ class InfiniteWidthKernelBase:
                               self.input_bound, self.dtype, need_ntk=self.get == "ntk")
         object.__setattr__(self, "_plan", plan)
 
-    # --- identity -------------------------------------------------------------------------
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable; use .replace({name}=...)")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
+    # --- identity (the rest in Frozen) ----------------------------------------------------
     def params(self) -> dict:
         """The constructor's arguments, as validated."""
         return {name: getattr(self, name) for name in
                 ("depth", "activation", "weight_std", "bias_std", "get", "dtype", "input_bound")}
-
-    def replace(self, **changes):
-        """A copy with some parameters changed (the object itself never changes)."""
-        return type(self)(**{**self.params(), **changes})
 
     def _key(self):
         p = self.params()
         p["activation"] = _activation_key(p["activation"])
         p["dtype"] = p["dtype"].str
         return (type(self), tuple(p.items()))
-
-    def __eq__(self, other):
-        return type(other) is type(self) and self._key() == other._key()
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __reduce__(self):
-        return (_rebuild, (type(self), self.params()))
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
 
     def __repr__(self):
         p = self.params()
@@ -202,7 +178,3 @@ def _get(value) -> str:
     if not isinstance(value, str) or value not in GETS:
         raise ValueError(f"get: expected 'ntk' or 'nngp', got {value!r}")
     return value
-
-
-def _rebuild(cls, params):
-    return cls(**params)
