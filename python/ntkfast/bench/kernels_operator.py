@@ -53,7 +53,6 @@ def _time_ntk(x, threads, repeat) -> float:
 
 def measure(n: int, n_features: int, seed: int, threads: Optional[int], repeat: int) -> OperatorRow:
     """ntk(X[:n/5]) here, then the operator's product over X in a subprocess."""
-
     row = OperatorRow(n, max(1, n // SHRINK))
     row.ntk = _time_ntk(_data(row.n_ntk, n_features, seed), threads, repeat)  # x freed after
     spec = {"n": n, "n_features": n_features, "seed": seed, "threads": threads, "repeat": repeat}
