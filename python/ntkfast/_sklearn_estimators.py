@@ -208,7 +208,8 @@ class NTKClassifier(ClassifierMixin, _NTKEstimator):
         return f[:, 1] - f[:, 0] if f.shape[1] == 2 else f
 
     def predict(self, X):
-        return self.classes_[np.argmax(self._outputs(X), axis=1)]
+        f = self._outputs(X)
+        return self.classes_[np.argmax(f, axis=1)]
 
 
 def _seed(random_state):
