@@ -11,6 +11,7 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .kernel_objects import InfiniteWidthKernel
 
+_AXIS = {"weight_variance": 0, "bias_variance": 1}  # of InfiniteWidthKernel.value_and_gradient
 # Step in log-space of the finite-difference gradient (central: error ~h² relative).
 FD_STEP = 1e-5
 
@@ -62,15 +63,16 @@ class NTKGPKernel(Kernel):
     def __call__(self, X, Y=None, eval_gradient=False):
         """K(X, Y) (Y None: K(X, X)); with ``eval_gradient`` (Y must be None) also
         ∂K/∂log θ, shape (N, N, number of non-fixed hyperparameters), in the order of
-        ``self.hyperparameters``."""
+        ``self.hyperparameters`` (scikit-learn's: by name, bias_variance first)."""
         X = np.atleast_2d(X)
         if not eval_gradient:
             return self._kernel_object()(X, None if Y is None else np.atleast_2d(Y),
                                          n_threads=self.n_threads)
         if Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
-        free = [not h.fixed for h in (self.hyperparameter_weight_variance,
-                                      self.hyperparameter_bias_variance)]
+        # scikit-learn orders hyperparameters by name (bias_variance first): θ and the gradient's
+        # last axis follow that order, the core's axis is (weight, bias)
+        free = [_AXIS[h.name] for h in self.hyperparameters if not h.fixed]
         if self.analytic_gradient:
             k, grad = self._kernel_object().value_and_gradient(X, n_threads=self.n_threads)
         else:
@@ -81,9 +83,7 @@ class NTKGPKernel(Kernel):
     def _finite_differences(self, X, free) -> np.ndarray:
         grad = np.zeros(X.shape[:1] * 2 + (2,))
         values = (self.weight_variance, self.bias_variance)
-        for p in (0, 1):
-            if not free[p]:
-                continue
+        for p in free:
             sides = []
             for sign in (1, -1):
                 changed = list(values)
