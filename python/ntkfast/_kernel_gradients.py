@@ -1,7 +1,7 @@
 """Fast path of the hyperparameter gradient (:meth:`ntkfast.InfiniteWidthKernel.value_and_gradient`):
 the per-point tables of ntkfast._gradient_tables in numpy (O(N·L)), then the C++ core
 (src/cpp/ntkfast/kernel_gradient.hpp) runs every layer of every entry carrying Σ, Θ and their two
-derivatives. Only the upper triangle of a symmetric Gram is computed, then mirrored."""
+derivatives. Only the upper triangle of a symmetric Gram is computed, then mirrored (in C++)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +29,8 @@ def value_and_gradient(call, get: str, threads: int):
     value = np.empty((n1, n2))
     grad = np.empty((n1, n2, 2))
     mehler = act.dual == "mehler" and depth > 1
-    coef1 = _point_major(t1.coef) if mehler else None
-    coef2 = coef1 if sym or not mehler else _point_major(t2.coef)
+    coef1 = _term_major(t1.coef) if mehler else None
+    coef2 = coef1 if sym or not mehler else _term_major(t2.coef)
     terms = np.array([_terms(c) for c in t1.coef] if mehler else [], dtype=np.int64)
     slopes = act.slopes if act.dual == "relu_like" else (0.0, 1.0)
     _core.kernel_gradient(_DUALS[act.dual], float(slopes[0]), float(slopes[1]), depth, wv, bv,
@@ -38,16 +38,13 @@ def value_and_gradient(call, get: str, threads: int):
                           np.ascontiguousarray(t1.d_sigma), coef1, np.ascontiguousarray(t2.sigma),
                           np.ascontiguousarray(t2.d_sigma), coef2, terms, sym, value, grad, threads)
     del dots
-    if sym:
-        lower = np.tril_indices(n1, -1)
-        value[lower] = value.T[lower]
-        grad[lower] = np.swapaxes(grad, 0, 1)[lower]
     return tables.log_space(value, grad, t1, sym, get, wv, bv)
 
 
-def _point_major(coef: np.ndarray) -> np.ndarray:
-    """(L-1, 4, n, T) → (L-1, n, 4, T): a point's four coefficient rows side by side."""
-    return np.ascontiguousarray(np.swapaxes(coef, 1, 2))
+def _term_major(coef: np.ndarray) -> np.ndarray:
+    """(L-1, 4, n, T) → (L-1, 4, T, n): term-major, so the core's loop over a strip of points
+    reads each term's coefficients contiguously."""
+    return np.ascontiguousarray(np.swapaxes(coef, 2, 3))
 
 
 def _terms(coef_step: np.ndarray) -> int:

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -35,7 +36,7 @@ ntkfast::GradientPoints points(const Array& sigma, const Array& d_sigma, const p
     const double* c = nullptr;
     if (mehler && depth > 1) {
         auto arr = coef.cast<Array>();
-        expect(arr, {static_cast<py::ssize_t>(depth - 1), n, 4, static_cast<py::ssize_t>(stride)}, "coef");
+        expect(arr, {static_cast<py::ssize_t>(depth - 1), 4, static_cast<py::ssize_t>(stride), n}, "coef");
         c = arr.data();  // kept alive by the caller's reference
     }
     return {sigma.data(), d_sigma.data(), c, static_cast<std::size_t>(n)};
@@ -58,7 +59,7 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
             throw std::invalid_argument("kernel_gradient: terms must be (L-1,)");
         auto c = coef1.cast<Array>();
         if (c.ndim() != 4) throw std::invalid_argument("kernel_gradient: coef must be 4-D");
-        stride = static_cast<std::size_t>(c.shape(3));
+        stride = static_cast<std::size_t>(c.shape(2));
         for (py::ssize_t s = 0; s < terms.shape(0); ++s) {
             const auto t = terms.data()[s];
             if (t < 1 || static_cast<std::size_t>(t) > stride)
@@ -84,6 +85,10 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
     ntkfast_bindings::run_chunked(p1.n, chunk, [&](std::size_t begin, std::size_t end) {
         ntkfast::kernel_gradient_rows(problem, p1, p2, d, symmetric, begin, end, v, g, n_threads);
     });
+    if (symmetric) {
+        py::gil_scoped_release release;
+        ntkfast::mirror_lower(p1.n, v, g, n_threads);
+    }
 }
 
 }  // namespace
@@ -96,6 +101,6 @@ void bind_kernel_gradient(py::module_& m) {
           py::arg("d_sigma2").noconvert(), py::arg("coef2"), py::arg("terms").noconvert(),
           py::arg("symmetric"), py::arg("value").noconvert(), py::arg("grad").noconvert(),
           py::arg("n_threads"),
-          "The kernel and its derivatives in (σ_w², β²) for rows of a Gram (upper triangle when "
-          "symmetric), from per-point tables.");
+          "The kernel and its derivatives in (σ_w², β²) (a symmetric Gram: upper triangle computed, "
+          "then mirrored), from per-point tables.");
 }

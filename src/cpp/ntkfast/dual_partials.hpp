@@ -5,14 +5,14 @@
 // F = E[φ(u)φ(v)], G = E[φ'(u)φ'(v)] for (u, v) ~ N(0, [[k11, k12], [k12, k22]]). By Price's
 // theorem F_12 = G, F_11 = ½E[φ''(u)φ(v)], G_12 = E[φ''(u)φ''(v)], G_11 = ½E[φ'''(u)φ'(v)].
 // Closed forms below (s = sqrt(k11 k22), ρ = k12/s, θ = arccos ρ); activations without one take
-// every partial from the Hermite coefficients of φ..φ''' (mehler_partials).
-// Unlike dual_activations.hpp these are plain scalar functions, not tuned strip loops: the
-// gradient is an optimisation-loop quantity, computed once per hyperparameter step.
+// every partial from the Hermite coefficients of φ..φ''' (kernel_gradient.cpp). Each struct is
+// branch-free and gets the per-point roots r = sqrt(k) and their inverses ir (0 at k = 0), so
+// the strip loops of kernel_gradient.cpp vectorise.
 #pragma once
 
-#include <algorithm>
 #include <cmath>
-#include <cstddef>
+
+#include "vec_angle.hpp"
 
 namespace ntkfast {
 
@@ -23,75 +23,70 @@ struct PairPartials {
 // a·min(z,0) + b·max(z,0). F − k12 G = s (a−b)² sin θ / 2π gives F_11 without cancellation;
 // G depends on ρ alone, G' = (a−b)² / (2π sin θ). Collinear pairs (sin θ = 0): ρ cannot move to
 // first order there, so the G partials (which multiply its change) are set to 0.
-inline PairPartials relu_like_partials(double a, double b, double k11, double k22, double k12) {
-    constexpr double kPi = 3.14159265358979323846;
-    const double r1 = std::sqrt(k11), r2 = std::sqrt(k22), s = r1 * r2;
-    PairPartials p{};
-    const double sq = a * a + b * b, ab = 2 * a * b, c = (a - b) * (a - b);
-    if (!(s > 0)) {  // a zero-variance point: u or v is 0
-        p.g = (sq * kPi / 2) / (2 * kPi);  // θ = π/2, the convention ρ = 0
+struct ReluLikePartials {
+    double sq, ab, c;  // a² + b², 2ab, (a − b)²
+    ReluLikePartials(double a, double b) : sq(a * a + b * b), ab(2 * a * b), c((a - b) * (a - b)) {}
+
+    inline PairPartials operator()(double k12, double r1, double ir1, double r2, double ir2) const {
+        constexpr double kTwoPi = 2 * kPi<double>;
+        const double s = r1 * r2;
+        const double rho = clamp_unit(k12 * ir1 * ir2);  // 0 at a zero-variance point
+        const double sn = unit_complement(rho);
+        const double theta = angle_from_cos(rho, sn);
+        const double isn = sn > 0 ? 1 / (sn > 0 ? sn : 1.0) : 0.0;
+        PairPartials p;
+        p.f = s * (sq * (sn + (kPi<double> - theta) * rho) - ab * (sn - theta * rho)) / kTwoPi;
+        p.g = (sq * (kPi<double> - theta) + ab * theta) / kTwoPi;
+        p.f11 = c * sn * r2 * ir1 / (2 * kTwoPi);
+        p.f22 = c * sn * r1 * ir2 / (2 * kTwoPi);
+        const double gs = c * isn / kTwoPi;  // s · G_12
+        p.g12 = gs * ir1 * ir2;
+        p.g11 = -rho * gs * ir1 * ir1 / 2;
+        p.g22 = -rho * gs * ir2 * ir2 / 2;
         return p;
     }
-    const double rho = std::clamp(k12 / s, -1.0, 1.0);
-    const double sn = std::sqrt(std::max(0.0, (1 - rho) * (1 + rho)));
-    const double theta = std::atan2(sn, rho);
-    p.f = s * (sq * (sn + (kPi - theta) * rho) - ab * (sn - theta * rho)) / (2 * kPi);
-    p.g = (sq * (kPi - theta) + ab * theta) / (2 * kPi);
-    p.f11 = c * sn * (r2 / r1) / (4 * kPi);
-    p.f22 = c * sn * (r1 / r2) / (4 * kPi);
-    if (sn > 0) {
-        p.g12 = c / (2 * kPi * s * sn);
-        p.g11 = -rho * s * p.g12 / (2 * k11);
-        p.g22 = -rho * s * p.g12 / (2 * k22);
+};
+
+// erf: p_i = 1 + 2k_ii, D = p1 p2 − 4k12² (= 1 + 2k11 + 2k22 + 4(k11 k22 − k12²), no cancellation),
+// F = (2/π) asin(2k12/sqrt(p1 p2)), G = (4/π) D^(−1/2).
+struct ErfPartials {
+    inline PairPartials operator()(double k12, double r1, double, double r2, double) const {
+        constexpr double kPi_ = kPi<double>;
+        const double k11 = r1 * r1, k22 = r2 * r2;
+        const double p1 = 1 + 2 * k11, p2 = 1 + 2 * k22;
+        const double rr = r1 * r2;
+        const double gap = (rr - k12) * (rr + k12);
+        const double d = p1 + 2 * k22 + 4 * (gap > 0 ? gap : 0.0);
+        const double root = std::sqrt(d);
+        const double ip = 1 / std::sqrt(p1 * p2);
+        const double x = clamp_unit(2 * k12 * ip);
+        const double sx = root * ip;
+        PairPartials p;
+        p.f = (2 / kPi_) * angle_from_sin(x, sx < 1 ? sx : 1.0);
+        p.g = (4 / kPi_) / root;
+        const double d32 = 1 / (d * root);
+        p.f11 = -k12 * p.g / p1;
+        p.f22 = -k12 * p.g / p2;
+        p.g11 = -(4 / kPi_) * p2 * d32;
+        p.g22 = -(4 / kPi_) * p1 * d32;
+        p.g12 = (16 / kPi_) * k12 * d32;
+        return p;
     }
-    return p;
-}
+};
 
-// erf: p_i = 1 + 2k_ii, D = p1 p2 − 4k12², F = (2/π) asin(2k12/sqrt(p1 p2)), G = (4/π) D^(−1/2).
-inline PairPartials erf_partials(double k11, double k22, double k12) {
-    constexpr double kPi = 3.14159265358979323846;
-    const double p1 = 1 + 2 * k11, p2 = 1 + 2 * k22;
-    const double d = p1 * p2 - 4 * k12 * k12;
-    PairPartials p{};
-    p.f = (2 / kPi) * std::asin(std::clamp(2 * k12 / std::sqrt(p1 * p2), -1.0, 1.0));
-    p.g = (4 / kPi) / std::sqrt(d);
-    const double d32 = p.g / d * (kPi / 4);  // D^(−3/2)
-    p.f11 = -k12 * p.g / p1;
-    p.f22 = -k12 * p.g / p2;
-    p.g11 = -(4 / kPi) * p2 * d32;
-    p.g22 = -(4 / kPi) * p1 * d32;
-    p.g12 = (16 / kPi) * k12 * d32;
-    return p;
-}
-
-inline PairPartials identity_partials(double k12) { return {k12, 1.0, 0, 0, 0, 0, 0}; }
+struct IdentityPartials {
+    inline PairPartials operator()(double k12, double, double, double, double) const {
+        return {k12, 1.0, 0, 0, 0, 0, 0};
+    }
+};
 
 // sin: F = e^(−(k11+k22)/2) sinh k12, G = e^(−(k11+k22)/2) cosh k12.
-inline PairPartials sin_partials(double k11, double k22, double k12) {
-    const double h = std::exp(-0.5 * (k11 + k22));
-    const double f = h * std::sinh(k12), g = h * std::cosh(k12);
-    return {f, g, -0.5 * f, -0.5 * f, -0.5 * g, -0.5 * g, f};
-}
-
-// Hermite series: c1, c2 point at the coefficients of φ, φ', φ'', φ''' of the two points, each
-// block `stride` long with `terms` used: every partial is Σ_n c^(i)_n(k11) c^(j)_n(k22) ρ^n.
-inline PairPartials mehler_partials(const double* c1, const double* c2, std::size_t stride,
-                                    std::size_t terms, double k11, double k22, double k12) {
-    const double s = std::sqrt(k11) * std::sqrt(k22);
-    const double rho = s > 0 ? std::clamp(k12 / s, -1.0, 1.0) : 0.0;
-    const double *a0 = c1, *a1 = c1 + stride, *a2 = c1 + 2 * stride, *a3 = c1 + 3 * stride;
-    const double *b0 = c2, *b1 = c2 + stride, *b2 = c2 + 2 * stride, *b3 = c2 + 3 * stride;
-    double f = 0, g = 0, f11 = 0, f22 = 0, g11 = 0, g22 = 0, g12 = 0;
-    for (std::size_t n = terms; n-- > 0;) {  // Horner, highest power first
-        f = f * rho + a0[n] * b0[n];
-        g = g * rho + a1[n] * b1[n];
-        f11 = f11 * rho + a2[n] * b0[n];
-        f22 = f22 * rho + a0[n] * b2[n];
-        g11 = g11 * rho + a3[n] * b1[n];
-        g22 = g22 * rho + a1[n] * b3[n];
-        g12 = g12 * rho + a2[n] * b2[n];
+struct SinPartials {
+    inline PairPartials operator()(double k12, double r1, double, double r2, double) const {
+        const double h = std::exp(-0.5 * (r1 * r1 + r2 * r2));
+        const double f = h * std::sinh(k12), g = h * std::cosh(k12);
+        return {f, g, -0.5 * f, -0.5 * f, -0.5 * g, -0.5 * g, f};
     }
-    return {f, g, 0.5 * f11, 0.5 * f22, 0.5 * g11, 0.5 * g22, g12};
-}
+};
 
 }  // namespace ntkfast
