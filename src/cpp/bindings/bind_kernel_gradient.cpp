@@ -46,7 +46,7 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
                      double weight_var, double bias_var, bool ntk, const Array& dots,
                      const Array& sigma1, const Array& d_sigma1, const py::object& coef1,
                      const Array& sigma2, const Array& d_sigma2, const py::object& coef2,
-                     const Sizes& terms, bool symmetric, Array value, Array grad, int n_threads) {
+                     const Sizes& terms, const Array& limits, bool symmetric, Array value, Array grad, int n_threads) {
     if (dual < 0 || dual > 4) throw std::invalid_argument("kernel_gradient: unknown dual");
     if (depth < 1) throw std::invalid_argument("kernel_gradient: depth must be >= 1");
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
@@ -66,6 +66,7 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
                 throw std::invalid_argument("kernel_gradient: terms out of range");
             used.push_back(static_cast<std::size_t>(t));
         }
+        expect(limits, {static_cast<py::ssize_t>(depth - 1), static_cast<py::ssize_t>(stride) + 1}, "limits");
     }
     const auto p1 = points(sigma1, d_sigma1, coef1, depth, stride, mehler);
     const auto p2 = points(sigma2, d_sigma2, coef2, depth, stride, mehler);
@@ -75,7 +76,8 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
     expect(grad, {n1, n2, 2}, "grad");
     if (symmetric && n1 != n2) throw std::invalid_argument("kernel_gradient: symmetric needs n1 == n2");
     const ntkfast::GradientProblem problem{kind, slope_neg, slope_pos, depth, weight_var, bias_var,
-                                           ntk, used.empty() ? nullptr : used.data(), stride};
+                                           ntk, used.empty() ? nullptr : used.data(), stride,
+                                           used.empty() ? nullptr : limits.data()};
     const double* d = dots.data();
     double* v = value.mutable_data();
     double* g = grad.mutable_data();
@@ -98,7 +100,7 @@ void bind_kernel_gradient(py::module_& m) {
           py::arg("slope_pos"), py::arg("depth"), py::arg("weight_var"), py::arg("bias_var"),
           py::arg("ntk"), py::arg("dots").noconvert(), py::arg("sigma1").noconvert(),
           py::arg("d_sigma1").noconvert(), py::arg("coef1"), py::arg("sigma2").noconvert(),
-          py::arg("d_sigma2").noconvert(), py::arg("coef2"), py::arg("terms").noconvert(),
+          py::arg("d_sigma2").noconvert(), py::arg("coef2"), py::arg("terms").noconvert(), py::arg("limits").noconvert(),
           py::arg("symmetric"), py::arg("value").noconvert(), py::arg("grad").noconvert(),
           py::arg("n_threads"),
           "The kernel and its derivatives in (σ_w², β²) (a symmetric Gram: upper triangle computed, "

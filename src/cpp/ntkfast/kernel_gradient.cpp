@@ -74,7 +74,8 @@ void closed_strip(const Context& cx, const Partials& dual, std::size_t i, std::s
 }
 
 // Hermite series: seven Mehler sums Σ_n c^(u)_n(k11) c^(v)_n(k22) ρ^n per entry, by Horner over
-// the terms with the strip's columns innermost (the coefficients of x2 are stored term-major).
+// the terms with the strip's columns innermost (the coefficients of x2 are stored term-major),
+// cut per strip where the terms left are below the bound of _kernel_gradients.rho_limits.
 void mehler_strip(const Context& cx, std::size_t i, std::size_t j0, std::size_t width, Strip& s) {
     const double a = cx.pr.weight_var, b = cx.pr.bias_var;
     const std::size_t n1 = cx.p1.n, n2 = cx.p2.n, stride = cx.pr.stride;
@@ -82,14 +83,20 @@ void mehler_strip(const Context& cx, std::size_t i, std::size_t j0, std::size_t 
     for (std::size_t l = 0; l + 1 < cx.pr.depth; ++l) {
         const double iri = cx.r1.inv[l * n1 + i];
         const double* irj = cx.r2.inv.data() + l * n2 + j0;
+        double rho_max = 0.0;
         for (std::size_t c = 0; c < width; ++c) {
             const double r = s.k[c] * iri * irj[c];
             rho[c] = r > 1 ? 1.0 : (r < -1 ? -1.0 : r);
+            rho_max = std::max(rho_max, std::abs(rho[c]));
             for (auto& row : acc) row[c] = 0.0;
         }
+        // The fewest terms whose truncation bound covers the strip's largest |ρ|.
+        const double* limit = cx.pr.rho_limits + l * (stride + 1);
+        std::size_t kept = 1;
+        while (kept < cx.pr.terms[l] && limit[kept] < rho_max) ++kept;
         const double* c1 = cx.p1.coef + l * 4 * stride * n1;  // (4, stride, n1)
         const double* c2 = cx.p2.coef + l * 4 * stride * n2;
-        for (std::size_t n = cx.pr.terms[l]; n-- > 0;) {
+        for (std::size_t n = kept; n-- > 0;) {
             double ai[4];
             const double* bj[4];
             for (int d = 0; d < 4; ++d) {
