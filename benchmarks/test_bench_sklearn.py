@@ -48,7 +48,7 @@ def test_gp_kernel_gradient(benchmark, data, gradient):
 
 
 def test_sklearn_section_runs():
-    opts = S.options(True, n_train=400, n_test=100, gp_n=80, rounds=1)
+    opts = S.options(True, n_train=400, n_test=100, gp_n=80, gp_depth=3, rounds=1, digits_n=400)
     results = S.run(opts, progress=lambda msg: None)
     assert results["fit_predict"]["max_rel_difference"] <= 1e-10
     text = S.report(results)

@@ -48,6 +48,7 @@ class Options:
     gp_depth: int = 10
     ridge: float = 1e-3
     rounds: int = 2
+    digits_n: Optional[int] = None  # first rows of load_digits only (smoke tests)
     threads: Optional[int] = None
     quick: bool = False
 
@@ -113,7 +114,7 @@ def digits_case(opts: Options, progress) -> dict:
     from ntkfast.sklearn import NTKClassifier
 
     x, y = load_digits(return_X_y=True)
-    x = x / 16
+    x, y = x[:opts.digits_n] / 16, y[:opts.digits_n]
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(x, y))
     targets = np.eye(10)[y] - 0.1
 
@@ -208,7 +209,9 @@ def checks(results: dict) -> list[dict]:
     add("estimator agrees with kernel_gd_mse", fp["max_rel_difference"], "<= 1e-10",
         fp["max_rel_difference"] <= 1e-10, fmt="e", sized=False)
     acc = results["digits"]["NTKClassifier relu depth 3"]["accuracy"]
-    add("digits 5-fold CV accuracy", acc, ">= 0.985", acc >= 0.985, fmt="acc", sized=False)
+    full = results["options"]["digits_n"] is None
+    add("digits 5-fold CV accuracy", acc, ">= 0.985", acc >= 0.985 if full else None, fmt="acc",
+        note="" if full else "a subset of digits", sized=False)
     gp = results["gp"]
     a, d = gp["analytic"]["seconds"], gp["finite differences"]["seconds"]
     if a and d:
@@ -243,7 +246,8 @@ def report(results: dict) -> str:
     lines += ["  " + r for r in table(["", "time", "note"], body, right={1})]
     lines += [f"  test MSE {fp['test_mse']:.4g} (teacher variance {fp['teacher_variance']:.4g}); "
               f"largest difference to the floor {fp['max_rel_difference']:.1e} (relative)", ""]
-    lines.append("load_digits, 5-fold stratified CV (shuffled, seed 0), pixels / 16, fit + predict of all folds:")
+    lines.append(f"load_digits ({o['digits_n'] or 'all 1797'} rows), 5-fold stratified CV (shuffled, seed 0), "
+                 "pixels / 16, fit + predict of all folds:")
     body = [[name, _s(c), f"{c['accuracy']:.4f}"] for name, c in dg.items()]
     lines += ["  " + r for r in table(["", "time", "accuracy"], body, right={1, 2})]
     lines += ["", f"GaussianProcessRegressor(NTKGPKernel(relu, depth {o['gp_depth']}) + WhiteKernel, "
