@@ -138,6 +138,9 @@ class NTKRegressor(RegressorMixin, _NTKEstimator):
         tags.target_tags.single_output = True
         return tags
 
+    def _more_tags(self):  # scikit-learn < 1.6 reads its tags here
+        return {"multioutput": True}
+
     def fit(self, X, y):
         x, y = _validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True,
                               accept_sparse=False)

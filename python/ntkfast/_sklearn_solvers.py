@@ -100,9 +100,10 @@ def fit(kernel, x: np.ndarray, y: np.ndarray, *, solver: str, t: float, ridge: f
 def _cholesky(k: np.ndarray, y: np.ndarray, ridge: float, n_threads) -> np.ndarray | None:
     """(K + ridge·I)⁻¹ y, or None (after kernel_gd_mse's warning) when the eigen path must take
     over."""
+    from .dynamics import _stats_with
     threads = resolve_n_threads(n_threads)
-    # the same checks on K as kernel_gd_mse (square, symmetric, finite)
-    k = dyn_args.kernel_train(k).k
+    # the same checks on K as kernel_gd_mse (square, symmetric, finite), compiled as there
+    k = dyn_args.kernel_train(k, stats=_stats_with(threads)).k
     solved = cholesky_solve(k, ridge, Targets(y, False), np.zeros_like(y), HeldOut(None, None), threads)
     if isinstance(solved, Solved):
         return solved.alpha
