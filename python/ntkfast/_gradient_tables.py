@@ -131,7 +131,7 @@ def tables(act: Activation, point_sets: list[np.ndarray], depth: int, weight_var
     parts = [np.split(np.stack(a), cuts, axis=-1) for a in (sig, dsig, th, dth)]
     coef_parts = [None] * len(sizes)
     if mehler and depth > 1:
-        width = max(c.shape[2] for c in coefs)
+        width = max(c.shape[2] for c in coefs) + 1  # one zero order: the core's odd loop reads it
         stacked = np.zeros((depth - 1, 4, x.shape[0], width))
         for l, c in enumerate(coefs):
             stacked[l, :, :, : c.shape[2]] = c

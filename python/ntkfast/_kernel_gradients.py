@@ -39,8 +39,8 @@ def value_and_gradient(call, get: str, threads: int):
     _core.kernel_gradient(_DUALS[act.dual], float(slopes[0]), float(slopes[1]), depth, wv, bv,
                           get == "ntk", dots, np.ascontiguousarray(t1.sigma),
                           np.ascontiguousarray(t1.d_sigma), coef1, np.ascontiguousarray(t2.sigma),
-                          np.ascontiguousarray(t2.d_sigma), coef2, terms, limits, sym, value, grad,
-                          threads)
+                          np.ascontiguousarray(t2.d_sigma), coef2, terms, limits, bool(act.odd), sym,
+                          value, grad, threads)
     del dots
     return tables.log_space(value, grad, t1, sym, get, wv, bv)
 

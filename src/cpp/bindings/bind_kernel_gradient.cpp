@@ -46,7 +46,8 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
                      double weight_var, double bias_var, bool ntk, const Array& dots,
                      const Array& sigma1, const Array& d_sigma1, const py::object& coef1,
                      const Array& sigma2, const Array& d_sigma2, const py::object& coef2,
-                     const Sizes& terms, const Array& limits, bool symmetric, Array value, Array grad, int n_threads) {
+                     const Sizes& terms, const Array& limits, bool odd, bool symmetric,
+                     Array value, Array grad, int n_threads) {
     if (dual < 0 || dual > 4) throw std::invalid_argument("kernel_gradient: unknown dual");
     if (depth < 1) throw std::invalid_argument("kernel_gradient: depth must be >= 1");
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
@@ -62,7 +63,7 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
         stride = static_cast<std::size_t>(c.shape(2));
         for (py::ssize_t s = 0; s < terms.shape(0); ++s) {
             const auto t = terms.data()[s];
-            if (t < 1 || static_cast<std::size_t>(t) > stride)
+            if (t < 1 || static_cast<std::size_t>(t) >= stride)  // one order of padding
                 throw std::invalid_argument("kernel_gradient: terms out of range");
             used.push_back(static_cast<std::size_t>(t));
         }
@@ -77,7 +78,7 @@ void kernel_gradient(int dual, double slope_neg, double slope_pos, std::size_t d
     if (symmetric && n1 != n2) throw std::invalid_argument("kernel_gradient: symmetric needs n1 == n2");
     const ntkfast::GradientProblem problem{kind, slope_neg, slope_pos, depth, weight_var, bias_var,
                                            ntk, used.empty() ? nullptr : used.data(), stride,
-                                           used.empty() ? nullptr : limits.data()};
+                                           used.empty() ? nullptr : limits.data(), odd};
     const double* d = dots.data();
     double* v = value.mutable_data();
     double* g = grad.mutable_data();
@@ -100,7 +101,8 @@ void bind_kernel_gradient(py::module_& m) {
           py::arg("slope_pos"), py::arg("depth"), py::arg("weight_var"), py::arg("bias_var"),
           py::arg("ntk"), py::arg("dots").noconvert(), py::arg("sigma1").noconvert(),
           py::arg("d_sigma1").noconvert(), py::arg("coef1"), py::arg("sigma2").noconvert(),
-          py::arg("d_sigma2").noconvert(), py::arg("coef2"), py::arg("terms").noconvert(), py::arg("limits").noconvert(),
+          py::arg("d_sigma2").noconvert(), py::arg("coef2"), py::arg("terms").noconvert(),
+          py::arg("limits").noconvert(), py::arg("odd"),
           py::arg("symmetric"), py::arg("value").noconvert(), py::arg("grad").noconvert(),
           py::arg("n_threads"),
           "The kernel and its derivatives in (σ_w², β²) (a symmetric Gram: upper triangle computed, "

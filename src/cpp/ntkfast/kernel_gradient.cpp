@@ -73,6 +73,43 @@ void closed_strip(const Context& cx, const Partials& dual, std::size_t i, std::s
     }
 }
 
+// The seven sums of an odd φ: φ and φ″ have odd Hermite orders only, φ′ and φ‴ even ones, so
+// F, F_11, F_22, G_12 are ρ times a polynomial in z = ρ² and G, G_11, G_22 polynomials in z: half
+// the terms of the general loop. Orders up to `kept` (the coefficient arrays carry one zero order
+// of padding, so the odd order just past an odd cut exists and is a real, harmless extra term).
+void odd_sums(const double* c1, const double* c2, std::size_t stride, std::size_t n1,
+              std::size_t n2, std::size_t i, std::size_t j0, std::size_t width, std::size_t kept,
+              const double* rho, double (*acc)[kStrip]) {
+    alignas(64) double z2[kStrip];
+    for (std::size_t c = 0; c < width; ++c) z2[c] = rho[c] * rho[c];
+    for (std::size_t m = (kept + 1) / 2; m-- > 0;) {
+        const std::size_t ne = 2 * m, no = 2 * m + 1;
+        const double a0 = c1[(0 * stride + no) * n1 + i], a2 = c1[(2 * stride + no) * n1 + i];
+        const double a1 = c1[(1 * stride + ne) * n1 + i], a3 = c1[(3 * stride + ne) * n1 + i];
+        const double* b0 = c2 + (0 * stride + no) * n2 + j0;
+        const double* b2 = c2 + (2 * stride + no) * n2 + j0;
+        const double* b1 = c2 + (1 * stride + ne) * n2 + j0;
+        const double* b3 = c2 + (3 * stride + ne) * n2 + j0;
+#pragma omp simd
+        for (std::size_t c = 0; c < width; ++c) {
+            const double z = z2[c];
+            acc[0][c] = acc[0][c] * z + a0 * b0[c];
+            acc[1][c] = acc[1][c] * z + a1 * b1[c];
+            acc[2][c] = acc[2][c] * z + a2 * b0[c];
+            acc[3][c] = acc[3][c] * z + a0 * b2[c];
+            acc[4][c] = acc[4][c] * z + a3 * b1[c];
+            acc[5][c] = acc[5][c] * z + a1 * b3[c];
+            acc[6][c] = acc[6][c] * z + a2 * b2[c];
+        }
+    }
+    for (std::size_t c = 0; c < width; ++c) {
+        acc[0][c] *= rho[c];
+        acc[2][c] *= rho[c];
+        acc[3][c] *= rho[c];
+        acc[6][c] *= rho[c];
+    }
+}
+
 // Hermite series: seven Mehler sums Σ_n c^(u)_n(k11) c^(v)_n(k22) ρ^n per entry, by Horner over
 // the terms with the strip's columns innermost (the coefficients of x2 are stored term-major),
 // cut per strip where the terms left are below the bound of _kernel_gradients.rho_limits.
@@ -96,23 +133,27 @@ void mehler_strip(const Context& cx, std::size_t i, std::size_t j0, std::size_t 
         while (kept < cx.pr.terms[l] && limit[kept] < rho_max) ++kept;
         const double* c1 = cx.p1.coef + l * 4 * stride * n1;  // (4, stride, n1)
         const double* c2 = cx.p2.coef + l * 4 * stride * n2;
-        for (std::size_t n = kept; n-- > 0;) {
-            double ai[4];
-            const double* bj[4];
-            for (int d = 0; d < 4; ++d) {
-                ai[d] = c1[(d * stride + n) * n1 + i];
-                bj[d] = c2 + (d * stride + n) * n2 + j0;
-            }
+        if (cx.pr.odd) {
+            odd_sums(c1, c2, stride, n1, n2, i, j0, width, kept, rho, acc);
+        } else {
+            for (std::size_t n = kept; n-- > 0;) {
+                double ai[4];
+                const double* bj[4];
+                for (int d = 0; d < 4; ++d) {
+                    ai[d] = c1[(d * stride + n) * n1 + i];
+                    bj[d] = c2 + (d * stride + n) * n2 + j0;
+                }
 #pragma omp simd
-            for (std::size_t c = 0; c < width; ++c) {
-                const double z = rho[c];
-                acc[0][c] = acc[0][c] * z + ai[0] * bj[0][c];  // F
-                acc[1][c] = acc[1][c] * z + ai[1] * bj[1][c];  // G
-                acc[2][c] = acc[2][c] * z + ai[2] * bj[0][c];  // 2 F_11
-                acc[3][c] = acc[3][c] * z + ai[0] * bj[2][c];  // 2 F_22
-                acc[4][c] = acc[4][c] * z + ai[3] * bj[1][c];  // 2 G_11
-                acc[5][c] = acc[5][c] * z + ai[1] * bj[3][c];  // 2 G_22
-                acc[6][c] = acc[6][c] * z + ai[2] * bj[2][c];  // G_12
+                for (std::size_t c = 0; c < width; ++c) {
+                    const double z = rho[c];
+                    acc[0][c] = acc[0][c] * z + ai[0] * bj[0][c];  // F
+                    acc[1][c] = acc[1][c] * z + ai[1] * bj[1][c];  // G
+                    acc[2][c] = acc[2][c] * z + ai[2] * bj[0][c];  // 2 F_11
+                    acc[3][c] = acc[3][c] * z + ai[0] * bj[2][c];  // 2 F_22
+                    acc[4][c] = acc[4][c] * z + ai[3] * bj[1][c];  // 2 G_11
+                    acc[5][c] = acc[5][c] * z + ai[1] * bj[3][c];  // 2 G_22
+                    acc[6][c] = acc[6][c] * z + ai[2] * bj[2][c];  // G_12
+                }
             }
         }
         const double dk11a = cx.p1.d_sigma[(2 * l) * n1 + i], dk11b = cx.p1.d_sigma[(2 * l + 1) * n1 + i];

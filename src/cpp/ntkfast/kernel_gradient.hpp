@@ -30,6 +30,7 @@ struct GradientProblem {
     const std::size_t* terms;     // Mehler: terms used per layer step (L-1); else null
     std::size_t stride;           // Mehler: coefficients stored per derivative order and point
     const double* rho_limits;     // Mehler: (L-1, stride+1): terms q suffice while |ρ| <= limit[q]
+    bool odd;                     // Mehler: φ is odd (each sum has only odd or only even orders)
 };
 
 // dots: (n1, n2) x·x'/n0. Writes value (n1, n2) and grad (n1, n2, 2) = (∂/∂a, ∂/∂b) for rows
