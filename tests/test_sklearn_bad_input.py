@@ -115,3 +115,9 @@ def test_gp_kernel_bad_input():
         NTKGPKernel()(np.where(X > 1, np.nan, X))
     with pytest.raises(ValueError, match="not implemented"):
         NTKGPKernel(activation="elu")(X, eval_gradient=True)
+    with pytest.raises(ValueError, match="kernel: expected"):
+        NTKGPKernel(kernel="rbf")(X)
+    with pytest.raises(ValueError, match="log-space"):
+        NTKGPKernel(bias_variance=0.0)(X, eval_gradient=True)
+    value, grad = NTKGPKernel(bias_variance=0.0, bias_variance_bounds="fixed")(X, eval_gradient=True)
+    assert grad.shape == (12, 12, 1)

@@ -50,6 +50,8 @@ class NTKGPKernel(Kernel):
         return Hyperparameter("bias_variance", "numeric", self.bias_variance_bounds)
 
     def _kernel_object(self, weight_variance=None, bias_variance=None) -> InfiniteWidthKernel:
+        if self.kernel not in ("ntk", "nngp"):
+            raise ValueError(f"kernel: expected 'ntk' or 'nngp', got {self.kernel!r}")
         wv = self.weight_variance if weight_variance is None else weight_variance
         bv = self.bias_variance if bias_variance is None else bias_variance
         if not (np.isfinite(wv) and wv > 0):
@@ -73,6 +75,9 @@ class NTKGPKernel(Kernel):
         # scikit-learn orders hyperparameters by name (bias_variance first): θ and the gradient's
         # last axis follow that order, the core's axis is (weight, bias)
         free = [_AXIS[h.name] for h in self.hyperparameters if not h.fixed]
+        if _AXIS["bias_variance"] in free and self.bias_variance == 0:
+            raise ValueError("bias_variance: 0 cannot be optimised in log-space; give a positive "
+                             "value or bias_variance_bounds='fixed'")
         if self.analytic_gradient:
             k, grad = self._kernel_object().value_and_gradient(X, n_threads=self.n_threads)
         else:
