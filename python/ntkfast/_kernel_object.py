@@ -188,10 +188,13 @@ class InfiniteWidthKernelBase:
         Computed by differentiating the Σ / Σ̇ / Θ recursion layer by layer alongside it (closed
         forms: relu family, erf, identity, sin; every other activation through its Hermite
         series, with the coefficients of φ″ and φ‴ taken from those of φ by Stein's identity;
-        elu is not supported). Always float64, whatever ``dtype``. K agrees with
-        ``self(x1, x2)`` to rounding: it is recomputed alongside the derivatives, without the
-        kernel's per-entry series cut-offs and carried gaps near ρ = ±1, and a numerical
-        activation's series is planned from this call's points (``input_bound`` is not used).
+        elu is not supported). Always float64, whatever ``dtype``. K is recomputed alongside the
+        derivatives: it agrees with ``self(x1, x2)`` to rounding except at nearly coinciding
+        points of the relu family, where the kernel carries 1 − ρ through the layers and this
+        path takes ρ from the rounded k12 (measured: 6e-9 relative for relu, 1e-8 for abs, at
+        depth 5 with duplicated rows; the gradient there stays within 4e-8 of central
+        differences). A numerical activation's series is planned from this call's points
+        (``input_bound`` is not used).
         ``ntkfast.sklearn.NTKGPKernel`` hands this to scikit-learn's GaussianProcessRegressor."""
         a1 = V.points(x1, "x1", np.dtype(np.float64))
         a2 = None if x2 is None else V.points(x2, "x2", np.dtype(np.float64), n_features=a1.shape[1])

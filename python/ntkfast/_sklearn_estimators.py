@@ -154,7 +154,8 @@ class NTKRegressor(RegressorMixin, _NTKEstimator):
         standard deviation (n,) / covariance (n, n) over random initializations of the infinitely
         wide network at time t (``ntkfast.infinite_ensemble``: f_0 ~ GP(0, NNGP), trained with
         the NTK or the NNGP; shared by every output). Those need the training points, so the
-        "nystrom" solver refuses them."""
+        "nystrom" solver refuses them; they compute the dense kernels of the training and test
+        points together and one eigendecomposition (O((N + n)²) memory, O(N³) time) per call."""
         if return_std and return_cov:
             raise ValueError("predict: at most one of return_std and return_cov can be requested")
         f = self._outputs(X)
