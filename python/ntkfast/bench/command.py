@@ -20,7 +20,10 @@ DESCRIPTION = (
     "eigendecomposition and a SciPy/LAPACK floor, train against the reference loop and numpy's "
     "BLAS floor), then kernel ridge regression at large N (nystrom_krr at N = 1e6 and 1e5). Full "
     "run: about 10 minutes on 2 cores, plus about 6 for the empirical section, 3 for the "
-    "dynamics and 10 for the regression.")
+    "dynamics and 10 for the regression. --suite sklearn (not part of all; needs scikit-learn) "
+    "times the scikit-learn estimators against the Gram + Cholesky floor, NTKClassifier beside "
+    "KernelRidge(rbf) on digits, and a GP fit with the analytic gradient against finite "
+    "differences: about 2 minutes.")
 
 
 def add_arguments(parser) -> None:
