@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -156,6 +157,27 @@ class InfiniteWidthKernelBase(Frozen):
             return cross_tile(self, x_rows, x_cols, n_threads)
         return symmetric_tile(self, x_rows, x_cols, offsets, n_threads)
 
+    def value_and_gradient(self, x1, x2=None, *, n_threads=None) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel and its gradient in the log-variances: (K, dK) with K (N1, N2) and dK
+        (N1, N2, 2), dK[..., 0] = ∂K/∂log σ_w² and dK[..., 1] = ∂K/∂log β² (0 when β = 0).
+
+        Computed by differentiating the Σ / Σ̇ / Θ recursion layer by layer alongside it (closed
+        forms: relu family, erf, identity, sin; every other activation through its Hermite
+        series, with the coefficients of φ″ and φ‴ taken from those of φ by Stein's identity;
+        elu is not supported). Always float64, whatever ``dtype``. K is recomputed alongside the
+        derivatives: it agrees with ``self(x1, x2)`` to rounding except at nearly coinciding
+        points of the relu family, where the kernel carries 1 − ρ through the layers and this
+        path takes ρ from the rounded k12 (measured: 6e-9 relative for relu, 1e-8 for abs, at
+        depth 5 with duplicated rows; the gradient there stays within 4e-8 of central
+        differences). A numerical activation's series is planned from this call's points
+        (``input_bound`` is not used).
+        ``ntkfast.sklearn.NTKGPKernel`` hands this to scikit-learn's GaussianProcessRegressor."""
+        a1 = V.points(x1, "x1", np.dtype(np.float64))
+        a2 = None if x2 is None else V.points(x2, "x2", np.dtype(np.float64), n_features=a1.shape[1])
+        call = _GradientCall(a1, a2, self.depth, self.activation, self.weight_std ** 2,
+                             self.bias_std ** 2)
+        return self._value_and_gradient(call, n_threads)
+
     output_shape = ()  # per-entry shape: a scalar kernel
 
     def _points(self, x, name, n_features=None):
@@ -170,6 +192,18 @@ class InfiniteWidthKernelBase(Frozen):
 
     def _result(self, x1, x2, layerwise, n_threads) -> KernelResult:
         raise NotImplementedError
+
+    def _value_and_gradient(self, call, n_threads):
+        raise NotImplementedError
+
+
+class _GradientCall(NamedTuple):
+    x1: np.ndarray
+    x2: np.ndarray | None
+    depth: int
+    act: Activation
+    weight_var: float
+    bias_var: float
 
 
 def _get(value) -> str:
