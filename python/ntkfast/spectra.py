@@ -101,8 +101,9 @@ def eigenpairs(kernel, k=1, *, x=None, which="top", method="auto", tol=1e-10, ma
 
 def operator_norm(kernel, x=None, *, method="auto", tol=1e-10, maxiter=None,
                   n_threads=None) -> float:
-    """‖K‖_op = λ_max(𝐊)/N (paper, appendix A: max ‖f‖_K over ‖f‖_p_in ≤ 1 is its square root;
-    ntk-math.md §5 names λ_max/N the operator norm, as here)."""
+    """‖K‖_op = λ_max(𝐊)/N, the convention of ntk-math.md §5 (the appendix calls the leading
+    eigenvalue scaled by 1/N the operator norm). It is max ‖f‖²_K / ‖f‖²_p_in over functions on
+    the data; the appendix's formula max_{‖f‖_p_in ≤ 1} ‖f‖_K is its square root."""
     return float(eigenpairs(kernel, 1, x=x, which="top", method=method, tol=tol, maxiter=maxiter,
                             n_threads=n_threads).values[0])
 
