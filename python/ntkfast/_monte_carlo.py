@@ -36,12 +36,15 @@ class MonteCarloKernels(NamedTuple):
 
 
 def rows_per_block(n_cols: int, depth: int, budget: int) -> int:
+    """Rows of x1 per block: half the budget holds the block's arrays, the other half is the
+    EmpiricalKernel's for the networks' features."""
     per_row = n_cols * 8 * (_ARRAYS_PER_ENTRY + depth)
-    rows = budget // per_row
+    rows = (budget // 2) // per_row
     if rows < 1:
         raise ValueError(f"memory_budget: {budget} bytes cannot hold one row of the estimate "
-                         f"({per_row} bytes: {n_cols} columns × {_ARRAYS_PER_ENTRY + depth} "
-                         f"float64 arrays for depth {depth}); give at least {per_row}")
+                         f"(half the budget for {per_row} bytes: {n_cols} columns × "
+                         f"{_ARRAYS_PER_ENTRY + depth} float64 arrays for depth {depth}, the other "
+                         f"half for the networks' features); give at least {2 * per_row}")
     return int(rows)
 
 
@@ -60,7 +63,7 @@ def estimate(x1, x2, widths, n_networks, seeds, budget, make_net, make_kernel, n
         mean = {"nngp": out["nngp"][start:stop], "ntk": out["ntk"][start:stop]}
         m2 = {"nngp": out["nngp_m2"][start:stop], "ntk": out["ntk_m2"][start:stop]}
         for i, seed in enumerate(seeds):
-            kernel = make_kernel(make_net(widths, seed), budget)
+            kernel = make_kernel(make_net(widths, seed), budget - budget // 2)
             terms = kernel.per_layer(a[start:stop], b, n_threads=n_threads).per_layer
             values = {"nngp": np.asarray(terms[-1], np.float64),
                       "ntk": np.sum(terms, axis=0, dtype=np.float64)}
@@ -68,6 +71,9 @@ def estimate(x1, x2, widths, n_networks, seeds, budget, make_net, make_kernel, n
                 delta = v - mean[key]
                 mean[key] += delta / (i + 1)
                 m2[key] += delta * (v - mean[key])
+    if x2 is None:  # blocks are cross kernels, equal to their mirror up to rounding only
+        for key in ("nngp", "ntk", "nngp_m2", "ntk_m2"):
+            out[key] = 0.5 * (out[key] + out[key].T)
     se = {k: np.sqrt(out[f"{k}_m2"] / ((n_networks - 1) * n_networks)) for k in ("nngp", "ntk")}
     return MonteCarloKernels(out["nngp"], out["ntk"], se["nngp"], se["ntk"], n_networks,
                              widths[1] if depth > 1 else 0)

@@ -20,7 +20,7 @@ METHODS = ("cholesky", "eigh")
 
 
 class PriorDraws(NamedTuple):
-    """``f`` (P, N) or (P, N, O): P functions on the N points, each output an independent draw
+    """``f`` (P, N) for a scalar Gram and n_outputs=1, else (P, N, O): P functions on the N points, each output an independent draw
     (K ⊗ Id) for a scalar Gram, the joint draw for full blocks; ``jitter`` what was added to the
     diagonal (Cholesky) or clipped off negative eigenvalues (eigh), in the Gram's units;
     ``method`` the factorization used."""
@@ -58,6 +58,8 @@ def draw(k: np.ndarray, n_points: int, n_draws: int, n_outputs: int, method: str
     if m == n_points:
         z = rng.standard_normal((m, n_draws * n_outputs))
         f = (l @ z).reshape(m, n_draws, n_outputs).transpose(1, 0, 2)
+        if n_outputs == 1:
+            f = f[:, :, 0]
     else:
         z = rng.standard_normal((m, n_draws))
         f = (l @ z).T.reshape(n_draws, n_points, m // n_points)
