@@ -145,3 +145,15 @@ def test_residual_decays_along_eigenvectors_at_their_eigenvalues():
     along = (f - y) @ pairs.vectors                                   # (T, k)
     expected = np.exp(-np.outer(ts, pairs.values)) * along[0]
     np.testing.assert_allclose(along, expected, rtol=1e-9, atol=1e-12 * np.abs(y).max())
+
+
+def test_import_stays_light():
+    """ntkfast.spectra and ntkfast.random_functions load on first use; only Lanczos loads scipy."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, ntkfast; print('scipy' in sys.modules); "
+            "g = ntkfast.ntk(np.eye(3), depth=2); ntkfast.eigenpairs(g, 1); ntkfast.random_kernel(g[None]); "
+            "print('scipy' in sys.modules); ntkfast.eigenpairs(g, 1, method='lanczos'); "
+            "print('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "True"]
