@@ -157,3 +157,13 @@ def test_import_stays_light():
             "print('scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+@pytest.mark.parametrize("name", ["pin_norm", "kernel_inner", "kernel_norm", "eigenpairs",
+                                  "operator_norm", "definiteness", "gp_prior_draws",
+                                  "network_draws", "random_kernel", "flin", "flin_gd",
+                                  "monte_carlo_kernels"])
+def test_reference_twin_has_the_same_signature(name):
+    import inspect
+    assert name in ntkfast.__all__ and name in reference.__all__
+    assert inspect.signature(getattr(ntkfast, name)) == inspect.signature(getattr(reference, name))
