@@ -27,14 +27,15 @@ def test_principal_components_and_kernel_curve(data):
 
 
 def test_deviation_shrinks_with_width_and_the_widest_follows_the_kernel(data):
-    """Measured (quick setup, c = 10): deviations 0.93 (width 100) and 0.28 (width 800), a ratio
-    near sqrt(8) as Thm. 2's 1/sqrt(n) says; the width-800 network is at most 0.28·c from the
-    kernel curve along f^(2) (it moves faster in the first steps: c = 10 is far from c ≪ sqrt(n);
-    0.07·c at c = 1) and strays at most 0.06·c across it. Tolerances: deviation and the distance
-    along f^(2) below 0.35 (·c), deviation under half the narrower network's, across below 0.1·c."""
+    """Measured (quick setup, c = 10, lr 2): deviations 0.61 (width 100) and 0.28 (width 800), a
+    ratio of 2.2 for 8x the width (sqrt(8) = 2.8 by Thm. 2's 1/sqrt(n)); the width-800 network
+    is at most 0.28·c from the kernel curve along f^(2) (it moves faster in the first steps:
+    c = 10 is far from c ≪ sqrt(n); 0.07·c at c = 1) and strays at most 0.053·c across it.
+    Tolerances: deviation and the distance along f^(2) below 0.35 (·c), deviation below 0.6 of
+    the narrower network's, across below 0.1·c."""
     narrow, wide = data.runs
     c = data.setup.target_scale
-    assert wide.deviation < 0.35 and wide.deviation < narrow.deviation / 2
+    assert wide.deviation < 0.35 and wide.deviation < 0.6 * narrow.deviation
     assert np.abs(wide.along - data.kernel_along).max() < 0.35 * c
     assert wide.across.max() < 0.1 * c
     assert wide.across.max() < narrow.across.max()
