@@ -26,7 +26,7 @@ class MonteCarloKernels(NamedTuple):
     """``nngp``, ``ntk`` (N1, N2): the means over networks of the empirical kernels (output
     "trace": the mean over the n_L outputs), estimates of ``ntkfast.nngp`` and ``ntkfast.ntk``;
     ``nngp_se``, ``ntk_se``: their per-entry standard errors, std/√n (std with n − 1);
-    ``n_networks``, ``width``."""
+    ``n_networks``, ``width`` (the hidden width; 0 at depth 1, which has no hidden layer)."""
     nngp: np.ndarray
     ntk: np.ndarray
     nngp_se: np.ndarray

@@ -39,7 +39,10 @@ class Definiteness(NamedTuple):
     one, e.g. float32 Grams or series truncation) or "indefinite" (below that).
     ``tolerance`` = rtol·λ_max(K), rtol = M·eps by default: eigh is backward stable, each
     computed eigenvalue is within a small multiple of eps·‖K‖₂ of an exact one, so an eigenvalue
-    within the tolerance cannot be told from 0. Eigenvalues here are of K (not K/N)."""
+    within the tolerance cannot be told from 0. That covers a Gram whose entries are exact to a
+    few ulps (float64 closed forms); entries with larger errors (float32 kernels, series
+    truncation) perturb the eigenvalues by up to M·max|error|, and need a larger rtol.
+    Eigenvalues here are of K (not K/N)."""
     verdict: str
     positive_definite: bool
     rank: int
