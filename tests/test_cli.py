@@ -18,7 +18,7 @@ from ntkfast import cli
     (["bench", "--sizes", "0,10"], "--sizes"),
     (["bench", "--suite", "nope"], "--suite"),
     (["paper", "fig1", "--threads", "5000"], "--threads"),
-    (["paper", "fig3"], "figure"),
+    (["paper", "fig4"], "figure"),
     (["paper", "fig2", "--out", "/nonexistent/folder/fig.png"], "--out"),
     (["bench", "--json", "/nonexistent/folder/out.json"], "--json"),
 ])

@@ -26,15 +26,25 @@ __version__ = "0.1.0"
 openmp_enabled = _core.openmp_enabled()
 
 # ntkfast.regression loads scipy (about 0.2 s): imported on first use of one of its names.
-_REGRESSION = ("nystrom_krr", "cg_krr", "nystrom_preconditioner", "NystromModel", "CGResult",
-               "NystromPreconditioner")
+# ntkfast.spectra and ntkfast.random_functions follow the same rule: spectra's Lanczos path loads
+# scipy, and loading them lazily keeps `import ntkfast` as light as it was.
+_LAZY = {
+    "regression": ("nystrom_krr", "cg_krr", "nystrom_preconditioner", "NystromModel", "CGResult",
+                   "NystromPreconditioner"),
+    "spectra": ("pin_norm", "kernel_inner", "kernel_norm", "eigenpairs", "operator_norm",
+                "definiteness", "Eigenpairs", "Definiteness", "SpectrumNotConvergedError"),
+    "random_functions": ("gp_prior_draws", "network_draws", "random_kernel", "flin", "flin_gd",
+                         "monte_carlo_kernels", "PriorDraws", "FlinGDResult", "MonteCarloKernels"),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 
 
 def __getattr__(name):
-    if name in _REGRESSION or name == "regression":
+    module = name if name in _LAZY else _LAZY_NAMES.get(name)
+    if module is not None:
         # import_module, not `from . import`: that asks this module for the attribute first
-        regression = importlib.import_module(".regression", __name__)
-        return regression if name == "regression" else getattr(regression, name)
+        loaded = importlib.import_module(f".{module}", __name__)
+        return loaded if name == module else getattr(loaded, name)
     raise AttributeError(f"module 'ntkfast' has no attribute {name!r}")
 
 
@@ -45,5 +55,6 @@ __all__ = [
     "train", "TrainingHistory", "TrainingDivergedError",
     "nystrom_krr", "cg_krr", "nystrom_preconditioner", "NystromModel", "CGResult",
     "NystromPreconditioner",
+    *_LAZY["spectra"], *_LAZY["random_functions"],
     "reference", "set_num_threads", "get_num_threads", "OutputTooLargeError", "openmp_enabled",
 ]

@@ -1,6 +1,6 @@
-"""The ``ntkfast paper fig1|fig2`` command: its arguments and its run.
+"""The ``ntkfast paper fig1|fig2|fig3`` command: its arguments and its run.
 
-The computation (``fig1`` / ``fig2``) returns plain numpy data and a printed report; ``plot``
+The computation (``fig1`` / ``fig2`` / ``fig3``) returns plain numpy data and a printed report; ``plot``
 draws it with matplotlib, an optional extra. Without matplotlib the numbers are still computed
 and printed, then the command fails with the install hint.
 """
@@ -11,8 +11,8 @@ import time
 
 from .._argtypes import output_path, threads
 
-FIGURES = ("fig1", "fig2")
-HELP = "reproduce Figures 1 and 2 of Jacot et al. (2018) as PNGs"
+FIGURES = ("fig1", "fig2", "fig3")
+HELP = "reproduce Figures 1, 2 and 3 of Jacot et al. (2018) as PNGs"
 DESCRIPTION = ("Reproduce a figure of the NTK paper (setups in ntk-math.md section 6): train the "
                "finite networks, compute the infinite-width prediction, print the numbers behind "
                "the figure and write it as a PNG (needs matplotlib: pip install 'ntkfast[paper]').")
@@ -24,10 +24,13 @@ def add_arguments(parser) -> None:
                         "training against its infinite-width limit (widths 500 and 10000, 10 networks "
                         "each: 10-15 minutes on 2 idle cores, nearly all of it the width-10000 "
                         "training); fig2: trained networks against the percentiles of the "
-                        "infinite-width Gaussian (widths 50 and 1000: about a minute)")
+                        "infinite-width Gaussian (widths 50 and 1000: about a minute); fig3: "
+                        "training along the NTK's 2nd principal component on 512 digits of "
+                        "scikit-learn's load_digits (widths 100, 1000, 10000: the width-10000 "
+                        "network takes most of 15-25 minutes on 2 cores; needs scikit-learn)")
     parser.add_argument("--out", type=output_path, metavar="PATH",
-                        help="where to write the PNG (default: paper_fig1.png / paper_fig2.png in "
-                        "the current directory)")
+                        help="where to write the PNG (default: paper_fig1.png, paper_fig2.png or "
+                        "paper_fig3.png in the current directory)")
     parser.add_argument("--quick", action="store_true",
                         help="smaller widths and fewer networks: a smoke test that runs in seconds")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
@@ -39,8 +42,10 @@ def add_arguments(parser) -> None:
 def _module(figure: str):
     if figure == "fig1":
         from . import fig1 as module
-    else:
+    elif figure == "fig2":
         from . import fig2 as module
+    else:
+        from . import fig3 as module
     return module
 
 

@@ -107,3 +107,36 @@ def plot_fig2(d, path) -> None:
                  f"(t = {s.time:g}), {s.n_nets} per width", fontsize=10)
     ax.legend(handles=handles, fontsize=8, loc="best")
     _save(fig, path)
+
+
+def plot_fig3(d, path) -> None:
+    """Left: the component of f_t − f* along f^(2) over t, one line per width, black the kernel
+    prediction. Right: the paper's plane, (that component, the norm of the rest): kernel
+    gradient descent runs along the axis to the origin (f*)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    s = d.setup
+    fig = Figure(figsize=(9.0, 4.0), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    for r, colour in zip(d.runs, WIDTH_COLOURS):
+        label = f"$n = {r.width}$ (deviation {r.deviation:.2f})"
+        left.plot(d.t, r.along, color=colour, lw=1.2, label=label)
+        right.plot(r.along, r.across, color=colour, lw=1.2, marker=".", ms=3, label=label)
+    left.plot(d.t, d.kernel_along, color="black", lw=2, label=r"$n = \infty$ (kernel GD)")
+    right.plot(d.kernel_along, np.zeros_like(d.kernel_along), color="black", lw=2,
+               label=r"$n = \infty$")
+    right.plot([0], [0], "o", color="crimson", ms=6, zorder=5, label=r"$f^*$")
+    left.set_xlabel("$t$ = lr × steps")
+    left.set_ylabel(r"$\langle f_t - f^*, f^{(2)}\rangle_{p^{in}}$")
+    right.set_xlabel(r"$\langle f_t - f^*, f^{(2)}\rangle_{p^{in}}$")
+    right.set_ylabel(r"$\|f_t - f^*\|_{p^{in}}$ orthogonal to $f^{(2)}$")
+    for ax in (left, right):
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"Depth-{s.depth} ReLU networks on {s.n_points} digits, target "
+                 f"$f^* = {s.target_scale:g}\\,f^{{(2)}}$, {s.steps} steps of lr {s.lr:g}",
+                 fontsize=10)
+    _save(fig, path)
