@@ -22,7 +22,7 @@ parallelism.
 from __future__ import annotations
 
 from ._dask_gram import diag, gram
-#from ._dask_solver import nystrom_krr
-#from ._dask_zarr import to_zarr
+from ._dask_solver import nystrom_krr
+from ._dask_zarr import to_zarr
 
 __all__ = ["gram", "diag", "to_zarr", "nystrom_krr"]
