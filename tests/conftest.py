@@ -430,3 +430,28 @@ class NTKShim:
 
     def diag(self, x, *, n_threads=None):
         return ntkfast.ntk_diag(x, n_threads=n_threads, **self.kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask (tests/test_dask_*.py): one real cluster for the session, imported only when a test asks
+# for it (import ntkfast never imports dask, and the other tests do not need it).
+# ---------------------------------------------------------------------------------------------
+
+def start_dask_cluster(**worker_options):
+    """A distributed.LocalCluster of 2 single-threaded worker processes and a client on it; no
+    dashboard (its port may be taken, and it would only warn)."""
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, **worker_options)
+    return cluster, distributed.Client(cluster)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    cluster, client = start_dask_cluster()
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()

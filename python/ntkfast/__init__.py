@@ -31,6 +31,8 @@ _REGRESSION = ("nystrom_krr", "cg_krr", "nystrom_preconditioner", "NystromModel"
 
 
 def __getattr__(name):
+    if name == "dask":  # the optional integration (ntkfast[dask]): loaded on first use only
+        return importlib.import_module(".dask", __name__)
     if name in _REGRESSION or name == "regression":
         # import_module, not `from . import`: that asks this module for the attribute first
         regression = importlib.import_module(".regression", __name__)
