@@ -121,6 +121,16 @@ def starts(chunks) -> list[int]:
     return np.concatenate([[0], np.cumsum(chunks)]).astype(int).tolist()
 
 
+def aligned(a):
+    """a, or a copy of it in the same memory order, aligned to its dtype. Arrays that crossed
+    the network may start at any byte (measured: offsets 1, 17, 21, ... in pickled frames), and
+    numpy's matmul runs unaligned operands through its own loops instead of BLAS: other sums,
+    other last bits than the local solver's."""
+    if a is None or (a.flags.aligned and (a.flags.c_contiguous or a.flags.f_contiguous)):
+        return a
+    return a.copy(order="K")
+
+
 def checked_chunk(block, name: str, index: int, start: int, shape: tuple):
     """A chunk as its array's chunks promised it (shape) and finite, on the worker; the error
     names the argument, the chunk and its rows."""
@@ -134,7 +144,7 @@ def checked_chunk(block, name: str, index: int, start: int, shape: tuple):
         bad = np.argwhere(~np.isfinite(a))[0]
         where = f"row {start + int(bad[0])}" + (f", column {int(bad[1])}" if a.ndim == 2 else "")
         raise ValueError(f"{name}: {rows} contains NaN or infinity (first at {where})")
-    return a
+    return aligned(a)
 
 
 def checked(arr: da.Array, name: str) -> da.Array:

@@ -17,6 +17,7 @@ import numpy as np
 from dask.base import tokenize
 
 from . import _nystrom_blocks as B
+from ._dask_checks import aligned
 from ._dask_zarr import current_client
 
 # Parts of ΦᵀΦ (M × M each) computed at once on the local schedulers: bounds the client's memory.
@@ -26,12 +27,13 @@ FACTOR_BATCH = 8
 # --- the tasks (module level: workers import them by name) ---------------------------------------
 
 def kernel_chunk(kernel, x_chunk, centers, n_threads):
-    return np.asarray(kernel(x_chunk, centers, n_threads=n_threads))
+    return np.asarray(kernel(aligned(x_chunk), aligned(centers), n_threads=n_threads))
 
 
 def _blocks(kernel, source, centers, size, n_threads, kept):
     """The chunk's blocks of ``size`` rows, from its kept K(x_chunk, C) or recomputed (kernel
     calls of at most CALL_BYTES, as the local solver's)."""
+    source, centers = aligned(source), aligned(centers)
     if kept:
         return B.value_blocks(source, size)
     rows = B.KernelRows(kernel, source, centers, n_threads=n_threads,
@@ -40,15 +42,16 @@ def _blocks(kernel, source, centers, size, n_threads, kept):
 
 
 def normal_task(kernel, source, centers, v, size, n_threads, kept):
-    return B.normal_part(_blocks(kernel, source, centers, size, n_threads, kept), v)
+    return B.normal_part(_blocks(kernel, source, centers, size, n_threads, kept), aligned(v))
 
 
 def transpose_task(kernel, source, centers, u, size, n_threads, kept):
-    return B.transpose_part(_blocks(kernel, source, centers, size, n_threads, kept), u)
+    return B.transpose_part(_blocks(kernel, source, centers, size, n_threads, kept), aligned(u))
 
 
 def factor_task(kernel, source, centers, t_factor, y, size, n_threads, kept):
-    return B.factor_part(_blocks(kernel, source, centers, size, n_threads, kept), t_factor, y)
+    return B.factor_part(_blocks(kernel, source, centers, size, n_threads, kept),
+                         aligned(t_factor), aligned(y))
 
 
 # --- the client side ---------------------------------------------------------------------------

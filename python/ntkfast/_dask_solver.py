@@ -4,6 +4,8 @@ K(X, C) passes as tasks where they live (ntkfast._dask_rows), the M × M algebra
 """
 from __future__ import annotations
 
+import dataclasses
+
 import dask
 import dask.array as da
 import numpy as np
@@ -64,6 +66,9 @@ def nystrom_krr(kernel, x, y, *, ridge, n_centers=None, centers=None, t=np.inf, 
 # --- prediction -------------------------------------------------------------------------------
 
 def predict_chunk(model, x_chunk, n_threads):
+    # the model's arrays arrived pickled: realigned, so that its products run in BLAS as locally
+    model = dataclasses.replace(model, coefficients=C.aligned(model.coefficients),
+                                centers=C.aligned(model.centers))
     return model.predict(x_chunk, n_threads=n_threads)
 
 
