@@ -438,12 +438,13 @@ class NTKShim:
 # ---------------------------------------------------------------------------------------------
 
 def start_dask_cluster(**worker_options):
-    """A distributed.LocalCluster of 2 single-threaded worker processes and a client on it; no
-    dashboard (its port may be taken, and it would only warn)."""
+    """A distributed.LocalCluster of 2 single-threaded worker processes and a client on it. The
+    scheduler's HTTP server (dashboard) on a free port: on its default port 8787, a second
+    cluster (or anything else there) makes distributed warn, which this suite turns into errors."""
     import distributed
 
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, **worker_options)
+                                       dashboard_address=":0", **worker_options)
     return cluster, distributed.Client(cluster)
 
 
