@@ -34,9 +34,7 @@ def to_zarr(array, store, *, component=None, overwrite=False, progress=None, **z
     show = wanted(progress)
     chunks = _regular_chunks(array)
     replace = overwrite or _check_existing(store, component, array)
-    target = zarr.create_array(store=store, name=component, shape=array.shape, dtype=array.dtype,
-                               chunks=chunks, overwrite=replace,
-                               attributes={NAME_ATTRIBUTE: array.name}, **zarr_kwargs)
+    target = _create(store, component, array, chunks, replace, zarr_kwargs)
     stored = da.store(array, target, lock=False, compute=False)  # blocks align with chunks
     _run(stored, show)
     return target
@@ -51,14 +49,28 @@ def _regular_chunks(array) -> tuple:
     return tuple(int(sizes[0]) for sizes in array.chunks)
 
 
+def _create(store, component, array, chunks, replace: bool, zarr_kwargs):
+    if hasattr(zarr, "create_array"):  # Zarr 3
+        return zarr.create_array(store=store, name=component, shape=array.shape, dtype=array.dtype,
+                                 chunks=chunks, overwrite=replace,
+                                 attributes={NAME_ATTRIBUTE: array.name}, **zarr_kwargs)
+    target = zarr.create(store=store, path=component, shape=array.shape, dtype=array.dtype,  # Zarr 2
+                         chunks=chunks, overwrite=replace, **zarr_kwargs)
+    target.attrs[NAME_ATTRIBUTE] = array.name
+    return target
+
+
 def _check_existing(store, component, array) -> bool:
     """True when the store holds this very computation (rewrite it), False when it holds
     nothing; refuses anything else."""
     try:
         old = zarr.open_array(store=store, path=component, mode="r")
-    except (FileNotFoundError, KeyError):
+    except (FileNotFoundError, KeyError, *_NOT_FOUND):
+        if _holds_group(store, component):
+            raise ValueError(f"store: {store!r} already holds a Zarr group at "
+                             f"{component or 'its root'}; pass overwrite=True to replace it") from None
         return False
-    except zarr.errors.NodeTypeValidationError:
+    except _GROUP_THERE:
         raise ValueError(f"store: {store!r} already holds a Zarr group at "
                          f"{component or 'its root'}; pass overwrite=True to replace it") from None
     if old.attrs.get(NAME_ATTRIBUTE) == array.name and old.shape == array.shape \
@@ -69,6 +81,21 @@ def _check_existing(store, component, array) -> bool:
         f"{', written from ' + str(old.attrs.get(NAME_ATTRIBUTE)) if old.attrs.get(NAME_ATTRIBUTE) else ''}"
         f") than the one to write (shape {array.shape}, dtype {array.dtype}, {array.name}); pass "
         "overwrite=True to replace it")
+
+
+# What opening an array finds instead, named differently by Zarr 2 and 3.
+_NOT_FOUND = tuple(getattr(zarr.errors, n) for n in ("ArrayNotFoundError", "PathNotFoundError")
+                   if hasattr(zarr.errors, n))
+_GROUP_THERE = tuple(getattr(zarr.errors, n) for n in ("NodeTypeValidationError", "ContainsGroupError")
+                     if hasattr(zarr.errors, n))
+
+
+def _holds_group(store, component) -> bool:
+    try:
+        zarr.open_group(store=store, path=component, mode="r")
+    except Exception:  # noqa: BLE001 - any failure to open one means: no group there
+        return False
+    return True
 
 
 def _run(stored, show: bool) -> None:
