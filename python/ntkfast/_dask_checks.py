@@ -19,14 +19,14 @@ from dask.highlevelgraph import HighLevelGraph
 TASK_THREADS = 1
 
 
-def kernel_token(kernel, need_call: bool = False) -> str:
+def kernel_token(kernel, scalar_entries: bool = False) -> str:
     """A token of the kernel's pickled form, after checking that it is a kernel object whose
     tiles match the one-call Gram and that it survives the trip to a worker (cloudpickle, as
     Dask sends it): an unpicklable kernel is refused here, before any task exists, by name."""
     if not all(hasattr(kernel, a) for a in ("tile", "diag", "dtype", "output_shape")):
         raise TypeError("kernel: expected an ntkfast kernel object (ntkfast.InfiniteWidthKernel or "
                         f"ntkfast.EmpiricalKernel), got {type(kernel).__name__}")
-    if need_call and kernel.output_shape != ():
+    if scalar_entries and kernel.output_shape != ():
         raise ValueError(f"kernel: the solver needs scalar kernel entries (output='trace'), got "
                          f"entries of shape {kernel.output_shape}")
     if not getattr(kernel, "tiles_consistent", True):

@@ -18,7 +18,7 @@ from dask.base import tokenize
 
 from . import _nystrom_blocks as B
 from ._dask_checks import aligned
-from ._dask_zarr import current_client
+from ._dask_scheduler import current_client
 
 # Parts of ΦᵀΦ (M × M each) computed at once on the local schedulers: bounds the client's memory.
 FACTOR_BATCH = 8

@@ -39,7 +39,7 @@ def nystrom_krr(kernel, x, y, *, ridge, n_centers=None, centers=None, t=np.inf, 
     1, the workers' threads being the parallelism); K(C, C) is computed on the client with its
     default threads. ``model.predict`` of a Dask array returns a Dask array.
     """
-    token = C.kernel_token(kernel, need_call=True)
+    token = C.kernel_token(kernel, scalar_entries=True)
     args.kernel_object(kernel)
     threads = C.task_threads(n_threads)
     budget = V.memory_budget(memory_budget)

@@ -15,6 +15,7 @@ import dask
 import dask.array as da
 import zarr
 
+from ._dask_scheduler import current_client
 from ._progress import wanted
 
 NAME_ATTRIBUTE = "ntkfast_dask_name"
@@ -115,17 +116,3 @@ def _run(stored, show: bool) -> None:
             dask.compute(stored)
     else:
         dask.compute(stored)
-
-
-def current_client():
-    """The dask.distributed client that dask.compute would use now, or None (without importing
-    distributed when nothing has)."""
-    if "distributed" not in sys.modules:
-        return None
-    from distributed import default_client
-
-    try:
-        client = default_client()
-    except ValueError:  # no client
-        return None
-    return client if dask.base.get_scheduler() == client.get else None
