@@ -11,7 +11,7 @@ import pytest
 
 import ntkfast
 import ntkfast.dask as nd
-from conftest import start_dask_cluster
+from conftest import dask_cluster
 
 KERNEL = ntkfast.InfiniteWidthKernel(depth=3, activation="erf")
 RNG = np.random.default_rng(8)
@@ -55,13 +55,9 @@ def test_a_worker_killed_mid_fit_changes_no_bit(dask_client):
 
 
 def test_a_cluster_that_goes_away_raises_dask_s_error():
-    cluster, client = start_dask_cluster()
-    try:
+    with dask_cluster() as (cluster, client):
         when_tasks_ran(client, "normal_task", cluster.close)
         t0 = time.monotonic()
         with pytest.raises(distributed.client.FutureCancelledError):
             nd.nystrom_krr(KERNEL, X, Y, **FIT)
         assert time.monotonic() - t0 < 60
-    finally:
-        client.close()
-        cluster.close()

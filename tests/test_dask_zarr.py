@@ -10,7 +10,7 @@ import zarr
 
 import ntkfast
 import ntkfast.dask as nd
-from conftest import start_dask_cluster
+from conftest import dask_cluster
 
 KERNEL = ntkfast.InfiniteWidthKernel(depth=3, bias_std=0.1)
 # no compression (faster; and the keyword passes through to Zarr, which spells it per version)
@@ -25,18 +25,14 @@ def test_a_gram_larger_than_the_workers_memory_limit_round_trips_bit_for_bit(tmp
     x = np.random.default_rng(0).standard_normal((6000, 8))
     # target/spill off: a worker may not escape the limit by writing its data to disk
     with dask.config.set({"distributed.worker.memory.target": False,
-                          "distributed.worker.memory.spill": False}):
-        cluster, client = start_dask_cluster(memory_limit="250MB")
-    try:
+                          "distributed.worker.memory.spill": False}), \
+            dask_cluster(memory_limit="250MB") as (_, client):
         assert all(w["memory_limit"] == 250e6 for w in client.scheduler_info()["workers"].values())
         assert 6000 ** 2 * 8 > 250e6
         pids = client.run(os.getpid)
         stored = nd.to_zarr(nd.gram(KERNEL, x, chunks=500), str(tmp_path / "gram.zarr"),
                             progress=False, **RAW)
         assert client.run(os.getpid) == pids  # no worker was killed for memory and restarted
-    finally:
-        client.close()
-        cluster.close()
     back = zarr.open_array(str(tmp_path / "gram.zarr"), mode="r")
     assert back.chunks == (500, 500) and stored.shape == back.shape == (6000, 6000)
     np.testing.assert_array_equal(back[:], KERNEL(x))
