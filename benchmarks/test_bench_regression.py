@@ -11,7 +11,7 @@ import pytest
 
 import ntkfast
 from ntkfast.bench import regression as R
-from ntkfast.bench.regression_case import ReluNTK, problem
+from ntkfast.bench.regression_case import problem
 
 N, M, D = 5000, 300, 16
 
@@ -28,7 +28,7 @@ def test_nystrom_krr(benchmark, data, kernel_matrix):
     benchmark.group = f"nystrom_krr N={N} M={M} d={D} relu depth 3"
     benchmark.extra_info.update(kernel_matrix=kernel_matrix)
     model = benchmark.pedantic(
-        lambda: ntkfast.nystrom_krr(ReluNTK(3), x, y, ridge=1.0, n_centers=M, random_state=0,
+        lambda: ntkfast.nystrom_krr(ntkfast.InfiniteWidthKernel(depth=3), x, y, ridge=1.0, n_centers=M, random_state=0,
                                     memory_budget=budget, progress=False),
         rounds=3, warmup_rounds=1, iterations=1)
     assert model.converged and model.kernel_passes == model.iterations + 1

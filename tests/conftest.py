@@ -417,9 +417,10 @@ def near_duplicates(x1, x2=None, weight_std=1.0, bias_std=0.0) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Kernel objects for the solvers (test_nystrom.py), until ntkfast.InfiniteWidthKernel lands: the
-# same duck type (kernel(x1, x2=None, *, n_threads=None), .diag, .dtype, picklable). relu and the
-# other closed forms give blocks of rows equal to the one-call kernel bit for bit.
+# A user's own kernel for the solvers (test_nystrom.py): the duck type they accept besides
+# ntkfast.InfiniteWidthKernel (kernel(x1, x2=None, *, n_threads=None), .diag, .dtype, picklable),
+# and a mutable base for test kernels that count or fail their calls. relu and the other closed
+# forms give blocks of rows equal to the one-call kernel bit for bit.
 # ---------------------------------------------------------------------------------------------
 class NTKShim:
     def __init__(self, **kw):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import ntkfast
-from ntkfast import _interruptible, _threads
+from ntkfast import _core, _interruptible, _threads
 
 CPUS = len(os.sched_getaffinity(0))
 
@@ -244,7 +244,12 @@ def test_ctrl_c_interrupts_the_compiled_cholesky():
     k = 6000 * np.eye(6000) + (a + a.T)
     del a
     y = rng.standard_normal(6000)
-    timer = threading.Timer(0.5, _thread.interrupt_main)
+    # The interrupt must land after the checks of the arguments: a compiled pass over K
+    # (symmetry, finiteness, scale) that takes seconds in the sanitizer build. Timed alone first.
+    start = time.perf_counter()
+    _core.kernel_stats(k, True, 1)
+    checks = time.perf_counter() - start
+    timer = threading.Timer(checks + 0.5, _thread.interrupt_main)
     timer.start()
     start = time.perf_counter()
     try:
@@ -253,7 +258,7 @@ def test_ctrl_c_interrupts_the_compiled_cholesky():
     finally:
         timer.cancel()
     assert info.traceback[-1].name == "solve"  # ntkfast._cholesky.solve, in the compiled call
-    assert time.perf_counter() - start < 3.0, "the interrupt was honoured only after the call"
+    assert time.perf_counter() - start < checks + 3.0, "the interrupt was honoured only after the call"
 
 
 def test_exit_after_an_interrupted_eigh_waits_for_it_instead_of_crashing():

@@ -19,7 +19,8 @@ from scipy.sparse.linalg import aslinearoperator
 import ntkfast
 from ntkfast import _nystrom_blocks, cg_krr, kernel_gd_mse, nystrom_krr, nystrom_preconditioner
 
-RELU = NTKShim(depth=3, activation="relu")
+RELU = ntkfast.InfiniteWidthKernel(depth=3, activation="relu")
+RELU_DUCK = NTKShim(depth=3, activation="relu")  # the same kernel as a user's duck type
 
 
 def rel_err(a, b) -> float:
@@ -221,6 +222,14 @@ def test_thread_count_changes_no_bit(small, small_blocks, t):
     assert np.array_equal(p[0], p[1]) and np.array_equal(p[0], p[2])
     # other blocks: BLAS may round a product of another shape differently
     assert rel_err(fits[0].predict(xt, block_rows=1000), p[0]) < 1e-14
+
+
+def test_a_users_duck_typed_kernel_gives_the_same_bits(small):
+    x, y, xt, _, _ = small
+    ours = nystrom_krr(RELU, x, y, ridge=0.2, n_centers=40, random_state=2)
+    duck = nystrom_krr(RELU_DUCK, x, y, ridge=0.2, n_centers=40, random_state=2)
+    assert np.array_equal(ours.coefficients, duck.coefficients)
+    assert np.array_equal(ours.predict(xt), duck.predict(xt))
 
 
 def test_model_pickles_and_predicts_the_same(small):

@@ -18,6 +18,7 @@ import numpy as np
 from . import _validation as V
 from ._empirical_args import EmpiricalNTK, output_mode, out_shape
 from ._kernel_object import _activation_key, _get
+from ._frozen import Frozen
 from ._kernel_tiles import cross_tile, symmetric_tile
 from ._mlp import CheckedNet, MLPParameters, _parameterization, checked
 
@@ -38,7 +39,7 @@ def _digest(cn: CheckedNet) -> bytes:
     return h.digest()
 
 
-class EmpiricalKernelBase:
+class EmpiricalKernelBase(Frozen):
     """The network, its settings and the behaviour that does not depend on how entries are
     computed."""
 
@@ -85,13 +86,7 @@ class EmpiricalKernelBase:
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
-    # --- identity -------------------------------------------------------------------------
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable; use .replace({name}=...)")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
+    # --- identity (the rest in Frozen) ----------------------------------------------------
     @property
     def net(self) -> MLPParameters:
         """A fresh, writable copy of the network (changing it does not change the kernel)."""
@@ -110,30 +105,11 @@ class EmpiricalKernelBase:
         return {"net": self.net, "get": self.get, "output": self.output,
                 "memory_budget": self.memory_budget}
 
-    def replace(self, **changes):
-        """A copy with some parameters changed (the object itself never changes)."""
-        return type(self)(**{**self.params(), **changes})
-
     def _key(self):
         # memory_budget is left out: results are bit-identical for any budget, as for any
         # n_threads; it says how to compute, not what.
         return (type(self), self._digest, _activation_key(self._cn.activation), self._settings,
                 self.get, self.output)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and self._key() == other._key()
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __reduce__(self):
-        return (_rebuild, (type(self), self.params()))
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
 
     def __repr__(self):
         weight_std, bias_std, parameterization = self._settings
@@ -189,7 +165,3 @@ class EmpiricalKernelBase:
 
     def _diagonal(self, x, n_threads) -> np.ndarray:
         raise NotImplementedError
-
-
-def _rebuild(cls, params):
-    return cls(**params)

@@ -13,7 +13,7 @@ functions here are thin wrappers around :class:`ntkfast.EmpiricalKernel`; the ma
 from __future__ import annotations
 
 from ._empirical_args import EmpiricalNTK, finite_result as _finite, parse_inputs, per_layer_flag
-from ._empirical_passes import DEFAULT_MEMORY_BUDGET, compiled_kind as _compiled_kind, outputs
+from ._empirical_passes import DEFAULT_MEMORY_BUDGET, outputs
 from ._threads import resolve_n_threads
 from .empirical_kernel import EmpiricalKernel
 

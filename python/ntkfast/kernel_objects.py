@@ -71,6 +71,10 @@ class InfiniteWidthKernel(InfiniteWidthKernelBase):
         t = prep.last[0]
         return (t.theta if want_ntk else t.sigma)[-1].astype(dt)
 
+    def _value_and_gradient(self, call, n_threads):
+        from ._kernel_gradients import value_and_gradient
+        return value_and_gradient(call, self.get, resolve_n_threads(n_threads))
+
     # --- matrix-free products (ntkfast._kernel_operator; scipy is imported on first use) -------
     def operator(self, x, *, ridge=0.0, n_threads=None):
         """K(x, x) + ridge·I as a ``scipy.sparse.linalg.LinearOperator`` that never stores the

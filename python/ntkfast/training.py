@@ -20,7 +20,8 @@ from ._numpy_mlp import backward_update as _numpy_backward_update
 from ._numpy_mlp import forward as _numpy_forward
 from ._training_args import TrainCall, loss_and_d, parse, trained_copy
 from ._training_records import Recorder, TrainingDivergedError, TrainingHistory, divergence_limit
-from .empirical import _compiled_kind, apply, empirical_ntk
+from ._empirical_passes import compiled_kind as _compiled_kind
+from .empirical import apply, empirical_ntk
 
 __all__ = ["train", "TrainingHistory", "TrainingDivergedError"]
 

@@ -20,7 +20,10 @@ DESCRIPTION = (
     "eigendecomposition and a SciPy/LAPACK floor, train against the reference loop and numpy's "
     "BLAS floor), then kernel ridge regression at large N (nystrom_krr at N = 1e6 and 1e5). Full "
     "run: about 10 minutes on 2 cores, plus about 6 for the empirical section, 3 for the "
-    "dynamics and 10 for the regression.")
+    "dynamics and 10 for the regression. --suite sklearn (not part of all; needs scikit-learn) "
+    "times the scikit-learn estimators against the Gram + Cholesky floor, NTKClassifier beside "
+    "KernelRidge(rbf) on digits, and a GP fit with the analytic gradient against finite "
+    "differences: about 2 minutes.")
 
 
 def add_arguments(parser) -> None:
@@ -29,20 +32,23 @@ def add_arguments(parser) -> None:
                         "1000 and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents "
                         "and memory rows, reference at N=512; dynamics: kernel_gd at N=1000, kernel "
                         "regression at N=1000 with 250 test points, train at N=256 for 20 steps; "
-                        "regression: N=20000 and 5000, M=500; dask: Gram N=4000 beside 1600, "
-                        "solver N=20000, M=500)")
+                        "regression: N=20000 and 5000, M=500; sklearn: N=2000, GP N=300; dask: "
+                        "Gram N=4000 beside 1600, solver N=20000, M=500)")
     parser.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics", "regression",
-                                             "dask"),
+                                            "sklearn", "dask"),
                         default="all",
                         help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite "
                         "MLP (widths 32,1024,1024,1; --sizes, --depths, --activations and "
                         "--reference-max-n do not apply to it); dynamics: kernel_gd and train "
                         "against the numpy reference's RK4 and training loop; regression: "
                         "nystrom_krr (Nyström + preconditioned CG) at N = 1e6 and 1e5, d = 16, "
-                        "M = 2000; dask: ntkfast.dask (needs ntkfast[dask]): the N = 50000 float32 "
-                        "Gram written to Zarr beside ntk(X[:20000]), and nystrom_krr at N = 1e6 on "
-                        "a LocalCluster of 2 workers beside the local solver (--quick: N = 4000 "
-                        "and 20000); all: every suite but dask (default)")
+                        "M = 2000; sklearn: NTKRegressor fit + predict at N = 10000 against the "
+                        "Gram + Cholesky floor, digits CV beside KernelRidge(rbf), GP fit with the "
+                        "analytic gradient against finite differences (needs scikit-learn); dask: "
+                        "ntkfast.dask (needs ntkfast[dask]): the N = 50000 float32 Gram written to "
+                        "Zarr beside ntk(X[:20000]), and nystrom_krr at N = 1e6 on a LocalCluster of "
+                        "2 workers beside the local solver; all: every suite but sklearn and dask "
+                        "(default)")
     parser.add_argument("--sizes", type=int_list, metavar="N,...",
                         help="numbers of points N (default 1000,2000,4000,8000)")
     parser.add_argument("--depths", type=int_list, metavar="L,...", help="depths (default 3,8)")
@@ -112,6 +118,12 @@ def main(args) -> int:
             print(flush=True)
         saved["regression"] = R.run(opts)
         print(R.report(saved["regression"]), flush=True)
+    if args.suite == "sklearn":
+        from . import sklearn as S
+
+        opts = S.options(args.quick, threads=args.threads)
+        saved["sklearn"] = S.run(opts)
+        print(S.report(saved["sklearn"]), flush=True)
     if args.suite == "dask":
         from . import dask_suite as S
 

@@ -45,15 +45,16 @@ def _data(n: int, n_features: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, n_features))
 
 
+def _time_ntk(x, threads, repeat) -> float:
+    import ntkfast
+    return best_of(lambda: ntkfast.ntk(x, depth=DEPTH, activation=ACTIVATION, n_threads=threads),
+                   repeat)
+
+
 def measure(n: int, n_features: int, seed: int, threads: Optional[int], repeat: int) -> OperatorRow:
     """ntk(X[:n/5]) here, then the operator's product over X in a subprocess."""
-    import ntkfast
-
     row = OperatorRow(n, max(1, n // SHRINK))
-    x = _data(row.n_ntk, n_features, seed)
-    row.ntk = best_of(lambda: ntkfast.ntk(x, depth=DEPTH, activation=ACTIVATION, n_threads=threads),
-                      repeat)
-    del x
+    row.ntk = _time_ntk(_data(row.n_ntk, n_features, seed), threads, repeat)  # x freed after
     spec = {"n": n, "n_features": n_features, "seed": seed, "threads": threads, "repeat": repeat}
     try:
         proc = subprocess.run([sys.executable, "-m", "ntkfast.bench.kernels_operator",

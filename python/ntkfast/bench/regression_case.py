@@ -31,24 +31,6 @@ SEED = 0
 TEACHER_WIDTH = 8
 
 
-class ReluNTK:
-    """The kernel object the solvers take (kernel(x1, x2=None, *, n_threads), .diag, .dtype):
-    here over ntkfast.ntk until ntkfast's own kernel objects are used."""
-
-    def __init__(self, depth: int):
-        self.depth, self.dtype = depth, np.dtype(np.float64)
-
-    def __call__(self, x1, x2=None, *, n_threads=None):
-        import ntkfast
-
-        return ntkfast.ntk(x1, x2, depth=self.depth, activation="relu", n_threads=n_threads)
-
-    def diag(self, x, *, n_threads=None):
-        import ntkfast
-
-        return ntkfast.ntk_diag(x, depth=self.depth, activation="relu", n_threads=n_threads)
-
-
 def teacher(x: np.ndarray, seed: int = SEED + 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     w1 = rng.standard_normal((x.shape[1], TEACHER_WIDTH)) / np.sqrt(x.shape[1])
@@ -93,7 +75,7 @@ def case_worker(spec: dict) -> dict:
     n, n_test, d = spec["n"], spec["n_test"], spec["d"]
     threads = spec.get("threads")
     x, y, x_test, f_test = problem(n, n_test, d, spec["noise"])
-    kernel = ReluNTK(spec["depth"])
+    kernel = ntkfast.InfiniteWidthKernel(depth=spec["depth"], activation="relu")
     gc.collect()
     base = _status_bytes("VmRSS")
     busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()

@@ -41,3 +41,8 @@ class InfiniteWidthKernel(InfiniteWidthKernelBase):
                               self.dtype, need_ntk=want_ntk, fixed=self._plan)
         t = prep.last[0]
         return (t.theta if want_ntk else t.sigma)[-1].astype(dt)
+
+    def _value_and_gradient(self, call, n_threads):
+        check_unused_n_threads(n_threads)
+        from .gradients import value_and_gradient
+        return value_and_gradient(call, self.get)
