@@ -11,6 +11,7 @@ digits the inputs never determined; the diagonal scale is the natural unit of a 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 
@@ -431,3 +432,38 @@ class NTKShim:
 
     def diag(self, x, *, n_threads=None):
         return ntkfast.ntk_diag(x, n_threads=n_threads, **self.kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask (tests/test_dask_*.py): real clusters, imported only when a test asks for one (import
+# ntkfast never imports dask, and the other tests do not need it).
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def dask_cluster(**worker_options):
+    """A distributed.LocalCluster of 2 single-threaded worker processes and a client on it.
+
+    The scheduler's HTTP server (dashboard) goes on a free port: on its default port 8787, a
+    second cluster makes distributed warn, which this suite turns into errors. The nannies set
+    OMP_NUM_THREADS=1 (and MKL_, OPENBLAS_NUM_THREADS, MALLOC_TRIM_THRESHOLD_) in *this* process's
+    environment for the workers they spawn and leave them there; the environment is restored at
+    exit, or later tests' subprocesses (test_fork.py) would run on one thread."""
+    import distributed
+
+    saved = dict(os.environ)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", **worker_options)
+    client = distributed.Client(cluster)
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    with dask_cluster() as (_, client):
+        yield client

@@ -59,10 +59,12 @@ def random_cuts(n: int, rng) -> list[int]:
     return sorted({0, n, *rng.integers(1, n, k).tolist()})
 
 
-def assemble(kernel, x, rng, n_threads) -> np.ndarray:
+def assemble(kernel, x, rng, n_threads, square=False) -> np.ndarray:
     """The Gram of x put together from the tiles of a random tiling (rows and columns cut
-    independently)."""
-    rows, cols = random_cuts(len(x), rng), random_cuts(len(x), rng)
+    independently, or the same cuts on both axes with ``square``: the diagonal tiles are then
+    square blocks centred on the diagonal, as in ntkfast.dask's Grams)."""
+    rows = random_cuts(len(x), rng)
+    cols = rows if square else random_cuts(len(x), rng)
     out = np.full((len(x), len(x)) + kernel.output_shape, np.nan, kernel.dtype)
     for a, b in zip(rows[:-1], rows[1:]):
         for c, d in zip(cols[:-1], cols[1:]):
@@ -83,7 +85,7 @@ def test_random_tilings_equal_the_one_call_gram(activation, dtype, get, output):
     full = kernel(X, n_threads=2)
     assert full.shape == (len(X), len(X)) + kernel.output_shape and full.dtype == dtype
     for n_threads in (1, 2, 3):
-        np.testing.assert_array_equal(assemble(kernel, X, rng, n_threads), full)
+        np.testing.assert_array_equal(assemble(kernel, X, rng, n_threads, square=n_threads == 3), full)
         np.testing.assert_array_equal(kernel.diag(X, n_threads=n_threads), diagonal(full))
     # cross tiles: blocks of K(x1, x2) from slices of x1 and x2
     cross = kernel(X, X2, n_threads=3)

@@ -35,6 +35,7 @@ _LAZY = {
                 "definiteness", "Eigenpairs", "Definiteness", "SpectrumNotConvergedError"),
     "random_functions": ("gp_prior_draws", "network_draws", "random_kernel", "flin", "flin_gd",
                          "monte_carlo_kernels", "PriorDraws", "FlinGDResult", "MonteCarloKernels"),
+    "dask": (),  # the optional integration (ntkfast[dask]): `ntkfast.dask` imports dask
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 

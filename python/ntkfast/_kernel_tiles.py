@@ -6,7 +6,8 @@ bit-symmetric in their two points (products in another order round differently).
 K(X)[i0:i0+n, j0:j0+m] computed from the slices alone must therefore know where it sits: the
 entries above the diagonal are the cross kernel K(rows, cols), those below the transpose of
 K(cols, rows), those on it ``kernel.diag``. Only blocks that straddle the diagonal need both
-orientations (twice the work, on the diagonal tiles of a tiling only).
+orientations (twice the work); a square block centred on the diagonal is the symmetric Gram of
+its rows, computed the same way as the whole one (one triangle, mirrored), so it takes one call.
 
 The kernel object provides ``kernel(x1, x2, n_threads=)``, ``kernel.diag(x, n_threads=)``,
 ``kernel.dtype`` and ``kernel._points(x, name, n_features)`` (validation and casting).
@@ -37,6 +38,8 @@ def symmetric_tile(kernel, x_rows, x_cols, offsets, n_threads) -> np.ndarray:
         return kernel(rows, cols, n_threads=n_threads)
     if j0 + m <= i0:  # wholly below: the mirror of the block above
         return _swap_first_axes(kernel(cols, rows, n_threads=n_threads))
+    if i0 == j0 and n == m:  # a block on the diagonal is the symmetric Gram of its rows: one call
+        return kernel(rows, n_threads=n_threads)
     gi = i0 + np.arange(n)[:, None]
     gj = j0 + np.arange(m)[None, :]
     upper = kernel(rows, cols, n_threads=n_threads)

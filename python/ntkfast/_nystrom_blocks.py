@@ -2,8 +2,12 @@
 
 A pass visits the rows in blocks whose size is fixed by M alone (product blocks of ``rows`` rows
 for the CG products, larger factor blocks for ΦᵀΦ), always in the same order; every sum over the
-training points (K(C, X) K(X, C) v, K(C, X) y, ΦᵀΦ) is formed block by block in that order,
-whatever the kernel calls were. K(X, C) is kept (in the kernel's dtype, filled during the first
+training points (K(C, X) K(X, C) v, K(C, X) y, ΦᵀΦ) is formed in two levels, whatever the kernel
+calls were: block by block in row order within a chunk of ``chunk_rows(M)`` rows (the *part* of
+that chunk: ``normal_part``, ``transpose_part``, ``factor_part``), then the parts of the chunks
+in chunk order (``add_in_order``). ntkfast.dask runs the same part functions as one task per
+chunk on the workers and adds the returned M-sized parts on the client in the same order, so the
+local and the distributed solver agree bit for bit, however the tasks were scheduled. K(X, C) is kept (in the kernel's dtype, filled during the first
 pass) when N·M·itemsize fits the memory budget, and recomputed by every pass otherwise, in kernel
 calls of whole product blocks (as many as the budget allows, at most CALL_BYTES). Kernel
 blocks from row slices equal the one-call kernel bit for bit, so both paths give the same bits:
@@ -18,7 +22,8 @@ thread counts.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional
+import itertools
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -35,6 +40,10 @@ CALL_BYTES = 32 << 20
 # Blocks of the one-pass factorisation (ΦᵀΦ): a triangular solve and a rank-k update per block
 # read all of T and ΦᵀΦ (M² each), so they want many rows at a time.
 FACTOR_BYTES = 16 << 20
+# Factor blocks per chunk, the unit of the two-level sums (about 64 MB of float64 kernel values):
+# a Dask task per chunk then computes for long enough (~0.1 s per thread at M = 2000) that the
+# scheduler's per-task cost (~1 ms) is lost in it, and at N = 1e6 a pass is ~120 tasks.
+CHUNK_FACTOR_BLOCKS = 4
 # memory_budget=None: at most this, and at most a quarter of the memory available at the call.
 DEFAULT_MEMORY_BUDGET = 2 << 30
 
@@ -49,6 +58,73 @@ def factor_rows(m: int) -> int:
     """Rows per block of the one-pass factorisation: a multiple of product_rows, M alone."""
     r = product_rows(m)
     return r * max(1, FACTOR_BYTES // (8 * m * r))
+
+
+def chunk_rows(m: int) -> int:
+    """Rows per chunk of the two-level sums: a multiple of factor_rows (so of product_rows), M
+    alone."""
+    return factor_rows(m) * CHUNK_FACTOR_BLOCKS
+
+
+Blocks = Iterable[tuple[int, int, np.ndarray]]  # (start, stop, float64 K(x[start:stop], C))
+
+
+def normal_part(blocks: Blocks, v: np.ndarray) -> np.ndarray:
+    """Σ_b K_bᵀ (K_b v) over the blocks, in their order: (M, O)."""
+    out = np.zeros(v.shape)
+    for _, _, kb in blocks:
+        out += kb.T @ (kb @ v)
+    return out
+
+
+def transpose_part(blocks: Blocks, u: np.ndarray, base: int = 0) -> np.ndarray:
+    """Σ_b K_bᵀ u_b over the blocks, u holding the rows from ``base`` on: (M, O)."""
+    out = None
+    for start, stop, kb in blocks:
+        if out is None:
+            out = np.zeros((kb.shape[1], u.shape[1]))
+        out += kb.T @ u[start - base:stop - base]
+    return out
+
+
+def factor_part(blocks: Blocks, t_factor: np.ndarray, y: Optional[np.ndarray] = None,
+                base: int = 0) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Σ_b Φ_bᵀΦ_b (upper triangle, Fortran order) and Σ_b Φ_bᵀ y_b (None without y),
+    Φ_b = K_b T⁻¹, over the blocks; y holds the rows from ``base`` on."""
+    from scipy import linalg as sla  # the local solvers import scipy anyway; keeps this module light
+    from scipy.linalg import blas
+
+    m = t_factor.shape[0]
+    gram = np.zeros((m, m), order="F")  # dsyrk accumulates into its upper triangle in place
+    phi_y = None if y is None else np.zeros((m, y.shape[1]))
+    for start, stop, kb in blocks:
+        phi_t = sla.solve_triangular(t_factor, kb.T, trans="T", check_finite=False)  # (K_b T⁻¹)ᵀ
+        gram = blas.dsyrk(1.0, phi_t, beta=1.0, c=gram, overwrite_c=True)
+        if y is not None:
+            phi_y += phi_t @ y[start - base:stop - base]
+    return gram, phi_y
+
+
+def add_in_order(total, part):
+    """total + part (arrays, or tuples of arrays / None), the chunks' parts added one by one in
+    chunk order from zeros: the one summation order of every pass, local or distributed."""
+    if isinstance(part, tuple):
+        total = (None,) * len(part) if total is None else total
+        return tuple(add_in_order(t, p) for t, p in zip(total, part))
+    if part is None:
+        return None
+    if total is None:
+        total = np.zeros_like(part)  # keeps a Fortran-ordered ΦᵀΦ Fortran-ordered
+    total += part
+    return total
+
+
+def value_blocks(k: np.ndarray, size: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The blocks of ``size`` rows of kernel values k (one chunk's K(x_chunk, C)), as float64,
+    with starts relative to the chunk: what KernelRows.blocks yields for them."""
+    for start in range(0, k.shape[0], size):
+        stop = min(start + size, k.shape[0])
+        yield start, stop, k[start:stop].astype(np.float64, copy=False)
 
 
 def bytes_per_row(m: int, dtype: np.dtype) -> int:
@@ -145,21 +221,29 @@ class KernelRows:
                 if on_block is not None:
                     on_block(stop)
 
-    # -- the products every solver needs, each one pass in block order --------------------------
+    # -- the products every solver needs, each one pass, summed per chunk, then in chunk order --
+
+    def summed(self, part: Callable[[Blocks], object], size: Optional[int] = None,
+               on_block: Optional[Callable[[int], None]] = None):
+        """add_in_order over the chunks of part(the chunk's blocks of ``size`` rows)."""
+        chunk = chunk_rows(self.m)
+        total = None
+        for _, group in itertools.groupby(self.blocks(size, on_block), key=lambda b: b[0] // chunk):
+            total = add_in_order(total, part(group))
+        return total
 
     def normal_apply(self, v: np.ndarray) -> np.ndarray:
         """K(C, X) K(X, C) v for v (M, O)."""
-        out = np.zeros((self.m, v.shape[1]))
-        for _, _, kb in self.blocks():
-            out += kb.T @ (kb @ v)
-        return out
+        return self.summed(lambda blocks: normal_part(blocks, v))
 
     def transpose_apply(self, u: np.ndarray, on_block=None) -> np.ndarray:
         """K(C, X) u for u (N, O)."""
-        out = np.zeros((self.m, u.shape[1]))
-        for start, stop, kb in self.blocks(on_block):
-            out += kb.T @ u[start:stop]
-        return out
+        return self.summed(lambda blocks: transpose_part(blocks, u), on_block=on_block)
+
+    def factor_sums(self, t_factor: np.ndarray, y: Optional[np.ndarray] = None, on_block=None):
+        """(ΦᵀΦ upper triangle, Φᵀy or None), Φ = K(X, C) T⁻¹: one pass in factor blocks."""
+        return self.summed(lambda blocks: factor_part(blocks, t_factor, y),
+                           size=factor_rows(self.m), on_block=on_block)
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """K(X, C) v for v (M, O), shape (N, O)."""

@@ -2,7 +2,8 @@
 Φ = K(X, C) T⁻¹ (N × M, TᵀT = K(C, C) + jitter·I): kernel gradient descent at a finite time on
 K̃ (ntk-math.md §4), and (K̃ + ρI)⁻¹ by Woodbury for the full system's preconditioner.
 
-Φ is never stored: one pass over blocks of rows (factor_rows: about 16 MB of kernel values each)
+Φ is never stored: one pass over blocks of rows (factor_rows: about 16 MB of kernel values each;
+summed per chunk, then over the chunks in order: _nystrom_blocks)
 forms Φ_b = K_b T⁻¹ (a triangular solve per block, backward stable however ill-conditioned
 K(C, C) is) and accumulates ΦᵀΦ = Σ Φ_bᵀ Φ_b and
 Φᵀ y = Σ Φ_bᵀ y_b. With ΦᵀΦ + ρI = W Λ Wᵀ (eigh, M × M) and g_t(λ) = (1 − e^{−tλ/N})/λ:
@@ -21,27 +22,19 @@ from typing import Callable, Optional
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import blas
 
 from . import _spectral as spectral
-from . import _nystrom_blocks
-from ._nystrom_blocks import KernelRows
 
 
 class NystromSpectrum:
-    """ΦᵀΦ + ρI = W diag(lam) Wᵀ and Φᵀ y (when y is given), from one pass over the rows."""
+    """ΦᵀΦ + ρI = W diag(lam) Wᵀ and Φᵀ y (when y is given), from one pass over the rows
+    (``rows.factor_sums``: a _nystrom_blocks.KernelRows, or ntkfast.dask's chunks on workers;
+    the Woodbury products need a KernelRows)."""
 
-    def __init__(self, rows: KernelRows, t_factor: np.ndarray, ridge: float,
+    def __init__(self, rows, t_factor: np.ndarray, ridge: float,
                  y: Optional[np.ndarray] = None, on_block: Optional[Callable[[int], None]] = None):
-        m = rows.m
         self.rows, self.t_factor, self.ridge = rows, t_factor, ridge
-        gram = np.zeros((m, m), order="F")  # dsyrk accumulates into its upper triangle in place
-        phi_y = None if y is None else np.zeros((m, y.shape[1]))
-        for start, stop, kb in rows.blocks(_nystrom_blocks.factor_rows(m), on_block):
-            phi_t = sla.solve_triangular(t_factor, kb.T, trans="T", check_finite=False)  # (K_b T⁻¹)ᵀ
-            gram = blas.dsyrk(1.0, phi_t, beta=1.0, c=gram, overwrite_c=True)
-            if y is not None:
-                phi_y += phi_t @ y[start:stop]
+        gram, phi_y = rows.factor_sums(t_factor, y, on_block)
         gram = np.triu(gram) + np.triu(gram, 1).T
         self.phi_y = phi_y
         self.lam, self.w, self.zero = spectral.spectrum(gram, ridge, name="ΦᵀΦ (Nyström)")

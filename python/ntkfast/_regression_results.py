@@ -59,7 +59,12 @@ class NystromModel:
         """f(x) = K(x, C) α for x (n, d), in row blocks of ``block_rows`` rows (default: about
         64 MB of kernel values per block); shape (n,) or (n, O) like the training targets.
         Bit-identical for any ``n_threads``; another ``block_rows`` can change the last bits
-        (BLAS may round products of other shapes differently)."""
+        (BLAS may round products of other shapes differently). A Dask array x gives a Dask
+        array, one task per row chunk (ntkfast.dask; ``block_rows`` then does not apply)."""
+        if type(x).__module__.split(".")[0] == "dask":  # checked by name: dask is not imported here
+            from ._dask_solver import predict
+
+            return predict(self, x, n_threads=n_threads)
         x = args.points(x, "x", self.centers.shape[1], match="the centers")
         threads = args.n_threads(n_threads)
         m = self.centers.shape[0]

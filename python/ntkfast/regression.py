@@ -18,14 +18,13 @@ bit-identical for any ``n_threads`` and any ``memory_budget``.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from . import _regression_args as args
 from . import _validation as V
-from ._falkon import FalkonPreconditioner, cholesky_with_jitter
+from ._falkon import cholesky_with_jitter
 from ._nystrom_blocks import KernelRows
+from ._nystrom_fit import Problem, center_gram, fit, warn_unconverged
 from ._nystrom_preconditioner import NystromPreconditioner
 from ._nystrom_spectrum import NystromSpectrum
 from ._pcg import pcg
@@ -102,49 +101,29 @@ def nystrom_krr(kernel, x, y, *, ridge, n_centers=None, centers=None, t=np.inf, 
     x = args.points(x, "x")
     n = x.shape[0]
     tg = args.targets(y, n)
+    problem = parse_problem(kernel, x, tg, ridge=ridge, n_centers=n_centers, centers=centers, t=t,
+                            tol=tol, maxiter=maxiter, preconditioner=preconditioner,
+                            random_state=random_state, progress=progress, n_threads=n_threads)
+    budget = V.memory_budget(memory_budget)
+    rows = KernelRows(kernel, x, problem.centers.c, memory_budget=budget,
+                      n_threads=problem.n_threads)
+    return fit(problem, rows, tg.y)
+
+
+def parse_problem(kernel, x, tg, *, ridge, n_centers, centers, t, tol, maxiter, preconditioner,
+                  random_state, progress, n_threads) -> Problem:
+    """nystrom_krr's settings checked, the centers drawn (x: the parsed points, or anything whose
+    rows ``x[indices]`` gives, with ``shape``; tg: the parsed targets); shared with ntkfast.dask."""
     rho = args.ridge(ridge)
     tt = args.time(t)
     tl = args.tol(tol)
     iters = args.positive_int(maxiter, "maxiter")
     use_p = args.flag(preconditioner, "preconditioner")
-    budget = V.memory_budget(memory_budget)
     show = wanted(progress)
     threads = args.n_threads(n_threads)
     cs = args.centers(centers, n_centers, x, random_state)
-    m = cs.c.shape[0]
-    rows = KernelRows(kernel, x, cs.c, memory_budget=budget, n_threads=threads)
-
-    def model(coef, solver, k, residuals, converged, jitter):
-        return NystromModel(kernel, cs.c, coef[:, 0] if tg.squeeze else coef, cs.indices, rho, tt,
-                            n, solver, k, residuals, converged, jitter, rows.passes)
-
-    if tt == 0.0:  # f_0 = 0: nothing has moved
-        return model(np.zeros((m, tg.y.shape[1])), "spectral", 0, np.empty(0), True, 0.0)
-    k_mm = _gram(kernel, cs.c, threads)
-    what = f"K(C, C), the kernel on the {m} centers,"
-    if np.isfinite(tt):
-        t_factor, jitter = cholesky_with_jitter(
-            k_mm, what, warn="the Nyström kernel is K(X, C) (K(C, C) + jitter·I)⁻¹ K(C, X)")
-        with ProgressBar(n, enabled=show, label="nystrom_krr", unit="rows") as bar:
-            spec = NystromSpectrum(rows, t_factor, rho, tg.y, on_block=lambda done: bar.update(done))
-        return model(spec.gd_coefficients(tt, n), "spectral", 0, np.empty(0), True, jitter)
-
-    jitter, apply_p = 0.0, None
-    if use_p:
-        t_factor, jitter = cholesky_with_jitter(
-            k_mm, what, warn="it enters only the preconditioner: the solution is unchanged")
-        apply_p = FalkonPreconditioner(t_factor, n, rho)
-    rhs = rows.transpose_apply(tg.y)
-
-    def apply_h(v):
-        return rows.normal_apply(v) + rho * (k_mm @ v)
-
-    with ProgressBar(iters, enabled=show, label="nystrom_krr", unit="iterations") as bar:
-        out = pcg(apply_h, rhs, apply_p, tol=tl, maxiter=iters, norm="preconditioned",
-                  on_iteration=lambda k, res: bar.update(k, f"residual {res:.2e}"))
-    _warn_unconverged("nystrom_krr", out, tl)
-    return model(out.x, "falkon" if use_p else "cg", out.iterations, out.residuals, out.converged,
-                 jitter)
+    return Problem(kernel, cs, x.shape[0], tg.y.shape[1], tg.squeeze, rho, tt, tl, iters, use_p,
+                   show, threads)
 
 
 def nystrom_preconditioner(kernel, x, *, ridge, n_centers=None, centers=None, memory_budget=None,
@@ -168,7 +147,7 @@ def nystrom_preconditioner(kernel, x, *, ridge, n_centers=None, centers=None, me
     cs = args.centers(centers, n_centers, x, random_state)
     rows = KernelRows(kernel, x, cs.c, memory_budget=budget, n_threads=threads)
     t_factor, jitter = cholesky_with_jitter(
-        _gram(kernel, cs.c, threads), f"K(C, C), the kernel on the {cs.c.shape[0]} centers,",
+        center_gram(kernel, cs.c, threads), f"K(C, C), the kernel on the {cs.c.shape[0]} centers,",
         warn="it enters only the preconditioner: the solution is unchanged")
     return NystromPreconditioner(NystromSpectrum(rows, t_factor, rho), cs.c, cs.indices, jitter)
 
@@ -208,22 +187,12 @@ def cg_krr(operator, y, *, preconditioner=None, tol=1e-7, maxiter=1000, progress
     with ProgressBar(iters, enabled=show, label="cg_krr", unit="iterations") as bar:
         out = pcg(apply_a, tg.y, apply_p, tol=tl, maxiter=iters, norm="euclidean",
                   on_iteration=lambda k, res: bar.update(k, f"residual {res:.2e}"))
-    _warn_unconverged("cg_krr", out, tl)
+    warn_unconverged("cg_krr", out, tl)
     coef = out.x[:, 0] if tg.squeeze else out.x
     return CGResult(coef, out.iterations, out.residuals, out.converged)
 
 
 # ---------------------------------------------------------------- helpers
-
-def _gram(kernel, c: np.ndarray, threads) -> np.ndarray:
-    k = np.asarray(kernel(c, n_threads=threads))
-    m = c.shape[0]
-    if k.shape != (m, m):
-        raise ValueError(f"kernel: returned shape {k.shape} for K(centers), expected {(m, m)}")
-    if not np.isfinite(k).all():
-        raise ValueError("kernel: K(centers, centers) has NaN or infinite entries")
-    return np.asarray(k, dtype=np.float64)
-
 
 def _operator_order(op, name: str):
     """N of an operator with a ``shape`` (a LinearOperator, a matrix), None for a plain callable."""
@@ -262,12 +231,3 @@ def _as_apply(op, name: str, tg):
             raise ValueError(f"{name}: returned NaN or infinity")
         return out.reshape(v.shape)
     return apply
-
-
-def _warn_unconverged(who: str, out, tol: float) -> None:
-    if not out.converged:
-        warnings.warn(
-            f"{who}: conjugate gradients stopped after {out.iterations} iterations at relative "
-            f"residual {out.residuals[-1]:.3g}, above tol = {tol:g} (maxiter reached, or the "
-            "operator stopped being positive definite along the search direction); the "
-            "coefficients are the last iterate", RuntimeWarning, stacklevel=3)

@@ -32,9 +32,10 @@ def add_arguments(parser) -> None:
                         "1000 and 2000, depth 8; empirical NTK: N=2048 without torch, neural-tangents "
                         "and memory rows, reference at N=512; dynamics: kernel_gd at N=1000, kernel "
                         "regression at N=1000 with 250 test points, train at N=256 for 20 steps; "
-                        "regression: N=20000 and 5000, M=500; sklearn: N=2000, GP N=300)")
+                        "regression: N=20000 and 5000, M=500; sklearn: N=2000, GP N=300; dask: "
+                        "Gram N=4000 beside 1600, solver N=20000, M=500)")
     parser.add_argument("--suite", choices=("all", "kernels", "empirical", "dynamics", "regression",
-                                            "sklearn"),
+                                            "sklearn", "dask"),
                         default="all",
                         help="kernels: infinite-width ntk(x); empirical: empirical_ntk of a finite "
                         "MLP (widths 32,1024,1024,1; --sizes, --depths, --activations and "
@@ -43,8 +44,11 @@ def add_arguments(parser) -> None:
                         "nystrom_krr (Nyström + preconditioned CG) at N = 1e6 and 1e5, d = 16, "
                         "M = 2000; sklearn: NTKRegressor fit + predict at N = 10000 against the "
                         "Gram + Cholesky floor, digits CV beside KernelRidge(rbf), GP fit with the "
-                        "analytic gradient against finite differences (needs scikit-learn; "
-                        "not part of 'all'); all: every suite but sklearn (default)")
+                        "analytic gradient against finite differences (needs scikit-learn); dask: "
+                        "ntkfast.dask (needs ntkfast[dask]): the N = 50000 float32 Gram written to "
+                        "Zarr beside ntk(X[:20000]), and nystrom_krr at N = 1e6 on a LocalCluster of "
+                        "2 workers beside the local solver; all: every suite but sklearn and dask "
+                        "(default)")
     parser.add_argument("--sizes", type=int_list, metavar="N,...",
                         help="numbers of points N (default 1000,2000,4000,8000)")
     parser.add_argument("--depths", type=int_list, metavar="L,...", help="depths (default 3,8)")
@@ -120,6 +124,12 @@ def main(args) -> int:
         opts = S.options(args.quick, threads=args.threads)
         saved["sklearn"] = S.run(opts)
         print(S.report(saved["sklearn"]), flush=True)
+    if args.suite == "dask":
+        from . import dask_suite as S
+
+        opts = S.options(args.quick, threads=args.threads)
+        saved["dask"] = S.run(opts)
+        print(S.report(saved["dask"]), flush=True)
     if args.json:
         try:
             save_json(saved if len(saved) > 1 else next(iter(saved.values())), args.json)
