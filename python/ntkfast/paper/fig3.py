@@ -51,7 +51,7 @@ class Setup:
 
 
 def setup(quick: bool = False, seed: int = 0) -> Setup:
-    """The paper's setup, or with ``quick`` 128 digits and widths 50, 400 (seconds)."""
+    """The paper's setup, or with ``quick`` 128 digits and widths 100, 800 (seconds)."""
     if quick:
         return Setup(widths=(100, 800), n_points=128, seed=seed, dtype="float64")
     return Setup(seed=seed)
