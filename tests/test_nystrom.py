@@ -186,9 +186,11 @@ def test_memory_budget_changes_no_bit(small, small_blocks, t):
     redone = nystrom_krr(redone_kernel, x, y, memory_budget=one_block, **kw)
     assert np.array_equal(kept.coefficients, redone.coefficients)
     n_blocks = 240 // 32 + 1
-    # K(C, C) once, K(X, C) in one call per pass when kept, per block and pass when not
-    assert kept_kernel.calls == 1 + 1
-    assert redone_kernel.calls == 1 + redone.kernel_passes * n_blocks
+    # K(C, C) once, at t = ∞ K(sample, C) once (the preconditioner's 190 more points: one call),
+    # K(X, C) in one call per pass when kept, per block and pass when not
+    sample = 1 if np.isinf(t) else 0
+    assert kept_kernel.calls == 1 + sample + 1
+    assert redone_kernel.calls == 1 + sample + redone.kernel_passes * n_blocks
     assert redone.kernel_passes == (1 + redone.iterations if np.isinf(t) else 1)
 
 
@@ -286,8 +288,29 @@ def test_an_indefinite_kernel_is_refused_naming_its_smallest_eigenvalue(small):
 def test_not_converging_warns_and_says_so(small):
     x, y, _, _, _ = small
     with pytest.warns(RuntimeWarning, match="stopped after 2 iterations"):
-        model = nystrom_krr(RELU, x, y, ridge=0.01, n_centers=60, maxiter=2, tol=1e-14)
+        model = nystrom_krr(RELU, x, y, ridge=0.01, n_centers=60, maxiter=2, tol=1e-14,
+                            preconditioner_points=60)  # Falkon's (the default samples all 240)
     assert not model.converged and model.iterations == 2 and len(model.residuals) == 3
+
+
+def test_a_larger_preconditioner_sample_saves_iterations_not_accuracy():
+    """The preconditioner's sample S (centers + uniform rows of x) changes the iteration count,
+    never the solution (to tol); S = M is Falkon's own, S = N makes P = H⁻¹ (one or two steps)."""
+    x, y, xt, _ = noisy_problem(3000, 4, noise=0.5)
+    kw = dict(ridge=0.3, n_centers=100, random_state=0, tol=1e-10, maxiter=500)
+    fits = {s: nystrom_krr(RELU, x, y, preconditioner_points=s, **kw) for s in (100, 1000, 3000)}
+    its = [fits[s].iterations for s in (100, 1000, 3000)]
+    assert its[0] > 2 * its[1] and its[2] <= 2, its
+    for s in (1000, 3000):
+        assert np.array_equal(fits[s].centers, fits[100].centers)
+        assert rel_err(fits[s].predict(xt), fits[100].predict(xt)) < 1e-7
+    default = nystrom_krr(RELU, x, y, **kw)  # min(N, 25 M, max(M, 256 N / M)) = 2500
+    assert np.array_equal(default.coefficients,
+                          nystrom_krr(RELU, x, y, preconditioner_points=2500, **kw).coefficients)
+    with pytest.raises(ValueError, match="preconditioner_points"):
+        nystrom_krr(RELU, x, y, preconditioner_points=99, **kw)
+    with pytest.raises(ValueError, match="preconditioner_points"):
+        nystrom_krr(RELU, x, y, preconditioner_points=3001, **kw)
 
 
 def test_progress_bar(small, capsys):

@@ -23,8 +23,8 @@ from .regression import parse_problem
 
 
 def nystrom_krr(kernel, x, y, *, ridge, n_centers=None, centers=None, t=np.inf, tol=1e-7,
-                maxiter=100, preconditioner=True, memory_budget=None, random_state=None,
-                progress=None, n_threads=None):
+                maxiter=100, preconditioner=True, preconditioner_points=None, memory_budget=None,
+                random_state=None, progress=None, n_threads=None):
     """:func:`ntkfast.nystrom_krr` with x (N, d) and y (N,) or (N, O) as Dask (or numpy) arrays
     chunked by rows, on the current Dask scheduler. Same arguments and the same
     :class:`ntkfast.NystromModel`, equal to the local solver's bit for bit (with the same BLAS
@@ -53,7 +53,8 @@ def nystrom_krr(kernel, x, y, *, ridge, n_centers=None, centers=None, t=np.inf, 
     yd = (yd[:, None] if squeeze else yd).astype(np.float64)
     problem = parse_problem(kernel, xd, Targets(yd, squeeze), ridge=ridge, n_centers=n_centers,
                             centers=centers, t=t, tol=tol, maxiter=maxiter,
-                            preconditioner=preconditioner, random_state=random_state,
+                            preconditioner=preconditioner,
+                            preconditioner_points=preconditioner_points, random_state=random_state,
                             progress=progress, n_threads=None)
     rows_per_chunk = chunk_rows(problem.centers.c.shape[0])
     xp, yp = dask.persist(C.checked(xd.rechunk({0: rows_per_chunk}), "x"),

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._nystrom_blocks import factor_part, factor_rows
 from ._falkon import FalkonPreconditioner, cholesky_with_jitter
 from ._nystrom_spectrum import NystromSpectrum
 from ._pcg import pcg
@@ -35,6 +36,7 @@ class Problem(NamedTuple):
     preconditioner: bool
     progress: bool
     n_threads: Any
+    sample: Any = None    # (S − M, d) more points for the preconditioner, or None (Falkon's)
 
 
 def fit(p: Problem, rows, y) -> NystromModel:
@@ -62,7 +64,9 @@ def fit(p: Problem, rows, y) -> NystromModel:
     if p.preconditioner:
         t_factor, jitter = cholesky_with_jitter(
             k_mm, what, warn="it enters only the preconditioner: the solution is unchanged")
-        apply_p = FalkonPreconditioner(t_factor, p.n, p.ridge)
+        apply_p = FalkonPreconditioner(t_factor, p.n, p.ridge,
+                                       sample_gram(p.kernel, p.sample, p.centers.c, t_factor,
+                                                   p.n_threads))
     rhs = rows.transpose_apply(y)
 
     def apply_h(v):
@@ -74,6 +78,20 @@ def fit(p: Problem, rows, y) -> NystromModel:
     warn_unconverged("nystrom_krr", out, p.tol, stacklevel=4)
     return model(out.x, "falkon" if p.preconditioner else "cg", out.iterations, out.residuals,
                  out.converged, jitter)
+
+
+def sample_gram(kernel, sample, c: np.ndarray, t_factor: np.ndarray, threads):
+    """(Ψᵀ Ψ upper triangle, S − M), Ψ = K(sample, C) T⁻¹, in kernel calls of factor_rows(M)
+    rows; None without a sample."""
+    if sample is None:
+        return None
+    m = c.shape[0]
+    size = factor_rows(m)
+    calls = ((start, min(start + size, len(sample)),
+              np.asarray(kernel(sample[start:start + size], c, n_threads=threads), dtype=np.float64))
+             for start in range(0, len(sample), size))
+    gram, _ = factor_part(calls, t_factor)
+    return gram, len(sample)
 
 
 def center_gram(kernel, c: np.ndarray, threads) -> np.ndarray:
