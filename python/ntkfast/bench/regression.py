@@ -1,8 +1,8 @@
 """The regression section of ``ntkfast bench`` (issue 12, part 4): Nyström kernel ridge regression
-with Falkon's preconditioned CG (ntkfast.nystrom_krr) at large N.
+with Falkon's preconditioned CG (ntkfast.nystrom_krr, its default preconditioner sample) at large N.
 
 Cases (headline): the depth-3 ReLU NTK, float64, d = 16, M = 2000 centers, ridge 1,
-tol 1e-7, on a smooth teacher plus noise (regression_case):
+tol 1e-7, default preconditioner_points, on a smooth teacher plus noise (regression_case):
   - N = 1 000 000, fit then predict 100 000 test points: fit time, CG iterations, the time of one
     K(X, C) pass measured in the same process, fit / ((iterations + 3) × pass) (target <= 1: the
     fit costs one pass per iteration plus the right-hand side, little else), prediction time,
