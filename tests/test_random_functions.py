@@ -4,7 +4,6 @@ jitter; Monte Carlo kernels blocked to a memory budget."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import ntkfast
 from ntkfast import reference
