@@ -18,7 +18,10 @@ RNG = np.random.default_rng(8)
 X = RNG.standard_normal((3000, 4))
 Y = np.sin(X[:, 0]) + 0.1 * RNG.standard_normal(3000)
 # K(X, C) recomputed by every pass (budget below one N × M matrix): the fit takes seconds
-FIT = dict(ridge=1.0, n_centers=200, random_state=0, memory_budget=1 << 20, progress=False)
+# Falkon's own preconditioner (preconditioner_points = M): many iterations, so the fit is still
+# running when the watcher acts (the default sample converges in a few)
+FIT = dict(ridge=1.0, n_centers=200, preconditioner_points=200, random_state=0, memory_budget=1 << 20,
+           progress=False)
 
 
 def when_tasks_ran(client, prefix, then, timeout=60):
