@@ -85,7 +85,7 @@ class FalkonPreconditioner:
             inner /= m + extra
         inner[np.diag_indices(m)] += ridge / n   # Falkon's per-sample λ = ρ / N
         # A is only ever part of the preconditioner: a jitter here changes no solution.
-        self.a, _ = cholesky_with_jitter(inner, "T Tᵀ/M + (ridge/N) I")
+        self.a, _ = cholesky_with_jitter(inner, "ΨᵀΨ/S + (ridge/N) I (T Tᵀ/M without a sample)")
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         z = sla.solve_triangular(self.t, r, trans="T", check_finite=False)

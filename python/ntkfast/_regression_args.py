@@ -162,4 +162,4 @@ def preconditioner_sample(points, cs: Centers, x, gen: np.random.Generator) -> O
     if s <= m:
         return None
     pool = np.arange(n) if cs.indices is None else np.setdiff1d(np.arange(n), cs.indices)
-    return np.sort(gen.choice(pool, size=min(s - m, pool.size), replace=False))
+    return np.sort(gen.choice(pool, size=s - m, replace=False))  # s <= m + pool.size

@@ -132,10 +132,10 @@ def parse_problem(kernel, x, tg, *, ridge, n_centers, centers, t, tol, maxiter, 
     threads = args.n_threads(n_threads)
     gen = args.rng(random_state)
     cs = args.centers(centers, n_centers, x, gen)
-    sample = None
-    if use_p and not np.isfinite(tt):
-        idx = args.preconditioner_sample(preconditioner_points, cs, x, gen)
-        sample = None if idx is None else np.ascontiguousarray(x[idx], dtype=np.float64)
+    # checked always (a typo should not pass silently), the rows gathered only where CG uses them
+    idx = args.preconditioner_sample(preconditioner_points, cs, x, gen)
+    used = idx is not None and use_p and not np.isfinite(tt)
+    sample = np.ascontiguousarray(x[idx], dtype=np.float64) if used else None
     return Problem(kernel, cs, x.shape[0], tg.y.shape[1], tg.squeeze, rho, tt, tl, iters, use_p,
                    show, threads, sample)
 
