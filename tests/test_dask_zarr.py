@@ -13,8 +13,7 @@ import ntkfast.dask as nd
 from conftest import dask_cluster
 
 KERNEL = ntkfast.InfiniteWidthKernel(depth=3, bias_std=0.1)
-# no compression (faster; and the keyword passes through to Zarr, which spells it per version)
-RAW = {"compressors": None} if hasattr(zarr, "create_array") else {"compressor": None}
+ZARR3 = hasattr(zarr, "create_array")
 
 
 def test_a_gram_larger_than_the_workers_memory_limit_round_trips_bit_for_bit(tmp_path):
@@ -31,7 +30,7 @@ def test_a_gram_larger_than_the_workers_memory_limit_round_trips_bit_for_bit(tmp
         assert 6000 ** 2 * 8 > 250e6
         pids = client.run(os.getpid)
         stored = nd.to_zarr(nd.gram(KERNEL, x, chunks=500), str(tmp_path / "gram.zarr"),
-                            progress=False, **RAW)
+                            progress=False)
         assert client.run(os.getpid) == pids  # no worker was killed for memory and restarted
     back = zarr.open_array(str(tmp_path / "gram.zarr"), mode="r")
     assert back.chunks == (500, 500) and stored.shape == back.shape == (6000, 6000)
@@ -58,6 +57,31 @@ def test_a_store_holding_another_array_is_refused_unless_overwrite(tmp_path):
                    overwrite=True)
     with pytest.raises(TypeError, match=r"^array:"):
         nd.to_zarr(KERNEL(x), path, overwrite=True)
+
+
+def test_blocks_are_stored_uncompressed_unless_a_compressor_is_asked_for(tmp_path):
+    """The default is no compression (a Gram's mantissas do not compress; see to_zarr); a
+    compressor passed through to Zarr, spelt as the installed version spells it, is used."""
+    x = np.random.default_rng(3).standard_normal((100, 4))
+    g = nd.gram(KERNEL, x, chunks=50)
+    raw = nd.to_zarr(g, str(tmp_path / "raw.zarr"), progress=False)
+    if ZARR3:
+        from zarr.codecs import ZstdCodec
+
+        packed = nd.to_zarr(g, str(tmp_path / "zstd.zarr"), progress=False,
+                            compressors=ZstdCodec(level=3))
+        assert raw.compressors == () and isinstance(packed.compressors[0], ZstdCodec)
+    else:
+        import numcodecs
+
+        packed = nd.to_zarr(g, str(tmp_path / "zstd.zarr"), progress=False,
+                            compressor=numcodecs.Zstd(level=3))
+        assert raw.compressor is None and isinstance(packed.compressor, numcodecs.Zstd)
+    chunk_file = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path / "raw.zarr") for f in fs
+                  if not f.startswith((".", "zarr"))]
+    assert chunk_file and all(os.path.getsize(f) == 50 * 50 * 8 for f in chunk_file)
+    for stored in (raw, packed):
+        np.testing.assert_array_equal(zarr.open_array(stored.store, mode="r")[:], KERNEL(x))
 
 
 def test_the_local_scheduler_shows_dask_s_progress_bar(tmp_path, capsys):

@@ -138,6 +138,22 @@ def test_empty_tiles():
     assert kernel.tile(X[:3], X[:0]).shape == (3, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (63, 65), (64, 64), (130, 7), (1000, 1)])
+def test_the_mirror_of_a_block_is_its_transpose(shape, dtype):
+    """The core's blocked transpose (every edge case of its 64-wide blocks), any thread count;
+    an empirical kernel's 4-D blocks swap their output axes too."""
+    from ntkfast._kernel_tiles import mirrored
+
+    a = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    for threads in (1, 3):
+        m = mirrored(a, threads)
+        assert m.dtype == dtype and m.flags.c_contiguous
+        np.testing.assert_array_equal(m, a.T)
+    b = np.random.default_rng(1).standard_normal((3, 4, 2, 2))
+    np.testing.assert_array_equal(mirrored(b), b.transpose(1, 0, 3, 2))
+
+
 def test_identity_hash_pickle_copy():
     a = InfiniteWidthKernel(depth=3, activation="tanh", bias_std=0.1, input_bound=2.0)
     b = InfiniteWidthKernel(depth=3, activation=activations.tanh(), bias_std=0.1, input_bound=2)

@@ -23,7 +23,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from . import _dask_checks as C
-from ._kernel_tiles import _swap_first_axes
+from ._kernel_tiles import mirrored
 
 
 # --- the tasks (module level: workers import them by name) ---------------------------------------
@@ -32,10 +32,10 @@ def symmetric_block(kernel, x_rows, x_cols, offsets, n_threads):
     return kernel.tile(x_rows, x_cols, offsets=offsets, n_threads=n_threads)
 
 
-def mirrored_block(block):
+def mirrored_block(block, n_threads):
     """Block (i, j) below the diagonal from block (j, i) above it: entries (and an empirical
     kernel's output axes) swapped, as the one-call Gram mirrors its upper triangle."""
-    return _swap_first_axes(block)
+    return mirrored(block, n_threads)
 
 
 def cross_block(kernel, x_rows, x_cols, n_threads):
@@ -95,7 +95,7 @@ def _symmetric(kernel, token, x, threads) -> da.Array:
                 layer[(name, i, j) + tail] = (symmetric_block, kkey, (xc.name, i, 0),
                                               (xc.name, j, 0), (offsets[i], offsets[j]), threads)
             else:
-                layer[(name, i, j) + tail] = (mirrored_block, (name, j, i) + tail)
+                layer[(name, i, j) + tail] = (mirrored_block, (name, j, i) + tail, threads)
     return _array(kernel, name, layer, [xc], (x.chunks[0], x.chunks[0]))
 
 

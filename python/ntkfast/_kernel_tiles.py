@@ -37,13 +37,13 @@ def symmetric_tile(kernel, x_rows, x_cols, offsets, n_threads) -> np.ndarray:
     if i0 + n <= j0:  # wholly above the diagonal: the entries as the Gram computes them
         return kernel(rows, cols, n_threads=n_threads)
     if j0 + m <= i0:  # wholly below: the mirror of the block above
-        return _swap_first_axes(kernel(cols, rows, n_threads=n_threads))
+        return mirrored(kernel(cols, rows, n_threads=n_threads), n_threads)
     if i0 == j0 and n == m:  # a block on the diagonal is the symmetric Gram of its rows: one call
         return kernel(rows, n_threads=n_threads)
     gi = i0 + np.arange(n)[:, None]
     gj = j0 + np.arange(m)[None, :]
     upper = kernel(rows, cols, n_threads=n_threads)
-    lower = _swap_first_axes(kernel(cols, rows, n_threads=n_threads))
+    lower = mirrored(kernel(cols, rows, n_threads=n_threads), n_threads)
     mask = (gi < gj).reshape((n, m) + (1,) * (upper.ndim - 2))
     out = np.where(mask, upper, lower)
     on = np.nonzero(gi == gj)
@@ -52,9 +52,16 @@ def symmetric_tile(kernel, x_rows, x_cols, offsets, n_threads) -> np.ndarray:
     return out
 
 
-def _swap_first_axes(a: np.ndarray) -> np.ndarray:
+def mirrored(a: np.ndarray, n_threads=1) -> np.ndarray:
     """The mirror of a block: (n, m, ...) to (m, n, ...); trailing output axes (k, k') of an
-    empirical kernel swap too, since K(x', x)_{k'k} = K(x, x')_{kk'}."""
+    empirical kernel swap too, since K(x', x)_{k'k} = K(x, x')_{kk'}. A 2-D block goes through
+    the core's cache-blocked transpose (numpy's copy of a transposed view misses the cache on
+    every element of a large block); the bits are the same either way."""
+    if a.ndim == 2 and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous:
+        from . import _core
+        from ._threads import resolve_n_threads
+
+        return _core.transposed(a, resolve_n_threads(n_threads))
     axes = (1, 0) + tuple(range(a.ndim - 1, 1, -1))
     return np.ascontiguousarray(a.transpose(axes))
 

@@ -3,7 +3,11 @@ is its own:
 
     python -m ntkfast.bench.dask_case SPEC_JSON      # prints one line of JSON
 
-- ``ntk``: the in-memory Gram ``kernel(X[:n])`` timed (the yardstick of the Zarr case);
+- ``ntk``: the in-memory Gram ``kernel(X[:n])`` timed ``repeats`` times (the yardstick of the Zarr
+  case: its best time; a 1.6 GB result's first-touch page faults make single runs vary 2x here);
+- ``disk``: the bytes of that Gram (``n``² float32) written as plain files of one
+  ``chunks``² block each by ``threads`` Python threads into a temporary folder, timed: what the
+  disk itself allows, the floor under any Zarr write of the Gram;
 - ``zarr``: ``ntkfast.dask.to_zarr(ntkfast.dask.gram(kernel, X, chunks=...))`` into a temporary
   folder on the local threaded scheduler (``threads`` worker threads, one OpenMP thread per
   task), timed, with the peak memory, the bytes written, and three blocks read back (on, above
@@ -43,9 +47,35 @@ def ntk_case(spec: dict) -> dict:
     x = np.random.default_rng(0).standard_normal((spec["n"], spec["d"]))
     kernel = _kernel(spec)
     kernel(x[:64], n_threads=spec["threads"])  # warm-up: load the core, start the threads
-    t0 = time.perf_counter()
-    kernel(x, n_threads=spec["threads"])
-    return {"seconds": time.perf_counter() - t0}
+    times = []
+    for _ in range(spec.get("repeats", 1)):
+        t0 = time.perf_counter()
+        gram = kernel(x, n_threads=spec["threads"])
+        times.append(time.perf_counter() - t0)
+        del gram
+    return {"seconds": min(times), "all_seconds": times}
+
+
+def disk_case(spec: dict) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = spec["chunks"]
+    block = np.random.default_rng(0).standard_normal((c, c)).astype(np.float32)
+    count = round(spec["n"] ** 2 * 4 / block.nbytes)
+    folder = tempfile.mkdtemp(prefix="ntkfast-bench-disk-", dir=spec.get("dir"))
+
+    def write(k):
+        with open(os.path.join(folder, str(k)), "wb") as f:
+            f.write(block)
+
+    try:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(spec["threads"]) as pool:
+            list(pool.map(write, range(count)))
+        seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"seconds": seconds, "bytes_written": count * block.nbytes}
 
 
 def zarr_case(spec: dict) -> dict:
@@ -109,7 +139,7 @@ def nystrom_case(spec: dict) -> dict:
             "bit_identical": bool(np.array_equal(model.coefficients, local))}
 
 
-CASES = {"ntk": ntk_case, "zarr": zarr_case, "nystrom": nystrom_case}
+CASES = {"ntk": ntk_case, "disk": disk_case, "zarr": zarr_case, "nystrom": nystrom_case}
 
 
 def measure(spec: dict) -> dict:

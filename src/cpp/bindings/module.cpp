@@ -13,6 +13,7 @@ void bind_kernel_ode(py::module_& m);
 void bind_training(py::module_& m);
 void bind_cholesky(py::module_& m);
 void bind_kernel_gradient(py::module_& m);
+void bind_transpose(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "ntkfast compiled core (private; use the ntkfast package)";
@@ -35,4 +36,5 @@ PYBIND11_MODULE(_core, m) {
     bind_training(m);
     bind_cholesky(m);
     bind_kernel_gradient(m);
+    bind_transpose(m);
 }
