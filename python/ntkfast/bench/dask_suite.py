@@ -3,8 +3,8 @@
 Cases (headline):
   - Zarr: the N = 50 000, d = 32 float32 Gram of the depth-3 ReLU NTK (10 GB) written to a Zarr
     store in a temporary folder through the local threaded scheduler (chunks of 3125 rows: 39 MB
-    blocks, 16 to a side), beside the in-memory ``kernel(X[:20000])`` in the same run; targets: peak resident
-    memory <= 1.5 GB, time <= 1.3 × 6.25 × the in-memory Gram's (6.25 = (50 000 / 20 000)²; its
+    blocks, 16 to a side), beside the in-memory ``kernel(X[:20000])`` in the same run; targets:
+    peak resident memory <= 1.5 GB, time <= 1.3 × 6.25 × the in-memory Gram's (6.25 = (50 000 / 20 000)²; its
     best of 3 runs); beside them, the same bytes written as plain files, one block per file, on
     the same threads: the disk's own speed, which bounds any Zarr write of the Gram from below;
   - solver: ``nystrom_krr`` at N = 10⁶, M = 2000 (the regression section's problem) on a
@@ -13,8 +13,8 @@ Cases (headline):
     thread on both sides).
 ``--quick``: N = 4000 against 1600 for the Gram (chunks of 512), N = 20 000 and M = 500 for the
 solver: a smoke run of seconds whose timing checks are indicative only. Each case runs in a fresh
-subprocess (``dask_case``), once (these are long runs; the in-memory Gram three times); "!" marks a case during which other
-processes used more than a quarter CPU.
+subprocess (``dask_case``), once (these are long runs; the in-memory Gram three times); "!"
+marks a case during which other processes used more than a quarter CPU.
 """
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def run(opts: Options, progress=None) -> dict:
     total = time.perf_counter() - started
     results = {
         "machine": info, "options": asdict(opts), "headline": opts.headline,
-        "gram": {"reference": reference, "zarr": stored, "disk": disk}, "solver": {"local": local, "cluster": cluster},
+        "gram": {"reference": reference, "zarr": stored, "disk": disk},
+        "solver": {"local": local, "cluster": cluster},
         "total_seconds": total,
         "others_cpus_during_run": others_cpus(busy0, own0, busy_seconds(), own_and_children_seconds(), total),
         "load_average_at_end": loadavg(),
@@ -172,7 +173,8 @@ def report(results: dict) -> str:
         f"solver: the regression section's problem, N = {o['solver_n']}, d = {o['solver_d']}, "
         f"M = {o['n_centers']}, ridge {o['ridge']:g}, tol {o['tol']:g}; local on {o['threads']} "
         f"threads, cluster of {o['threads']} single-threaded worker processes; one BLAS thread each",
-        "each case one run in a fresh subprocess; others = CPUs other processes used meanwhile",
+        "each case one run in a fresh subprocess (the in-memory Gram: best of 3); others = CPUs "
+        "other processes used meanwhile",
         "",
     ]
     z, cl, disk = g["zarr"], s["cluster"], g.get("disk", {"error": "not run"})
@@ -184,7 +186,8 @@ def report(results: dict) -> str:
              "" if "error" in z else f"{z['bytes_written'] / 1e9:.1f} GB written"
              + ("" if "error" in disk else f"; {z['seconds'] / disk['seconds']:.2f} x the plain files")),
         _row("the same bytes as plain files", disk, "" if "error" in disk else
-             f"{disk['bytes_written'] / 1e9:.1f} GB, {disk['bytes_written'] / disk['seconds'] / 1e9:.2f} GB/s"),
+             f"{disk['bytes_written'] / 1e9:.1f} GB, "
+             f"{disk['bytes_written'] / disk['seconds'] / 1e9:.2f} GB/s"),
         _row(f"nystrom_krr N={o['solver_n']} local", s["local"],
              "" if "error" in s["local"] else f"{s['local']['iterations']} iterations"),
         _row(f"nystrom_krr N={o['solver_n']} cluster", cl,
