@@ -1,8 +1,9 @@
 """Figure 3 of Jacot, Gabriel & Hongler (2018): training along a principal component of the NTK.
 
 The paper takes N = 512 MNIST digits, the NTK's principal components on them (eigenvectors of
-K/N: ntkfast.eigenpairs), sets the target to a multiple of the second, f* = c·f^(2) (‖f^(2)‖_p_in
-= 1, c = 100), and trains networks of widths 100, 1000 and 10000 by gradient descent on the MSE.
+K/N: ntkfast.eigenpairs), sets the target along the second, f* = c·f^(2) (‖f^(2)‖_p_in = 1;
+c = 10 here, Setup.target_scale), and trains networks of widths 100, 1000 and 10000 by
+gradient descent on the MSE.
 Kernel gradient descent moves f_t − f* along f^(2) alone, as e^{−λ_2 t}: a straight line in the
 plane of (the component of f_t − f* along f^(2), the norm of the rest). Finite networks leave that
 line by their random f_0 and by the change of their kernel; wider ones stay closer.

@@ -1,8 +1,10 @@
 """ntkfast.random_functions in plain numpy, same signatures. Where the fast module is numpy
 already it is written differently here so the two check each other: K̃ and F^lin by explicit
-sums over the P functions, GD on θ by RK4 for both losses (no SVD), the prior draws by the same
-factorizations but an explicit loop over draws, and the Monte Carlo kernels from the reference
-EmpiricalKernel (the same networks, so fast and reference estimates agree to rounding)."""
+sums over the P functions, GD on θ by its own RK4 for both losses (no SVD, the θ ODE summed
+function by function; the same default step as the fast module), the prior draws by the same
+factorizations written out separately and an explicit loop over draws, and the Monte Carlo
+kernels from the reference EmpiricalKernel (the same networks, so fast and reference estimates
+agree to rounding)."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +24,40 @@ from .empirical_kernel import EmpiricalKernel
 def gp_prior_draws(kernel, n_draws, *, x=None, n_outputs=1, method="cholesky", seed=None,
                    n_threads=None) -> PriorDraws:
     k, n, p, o, method, rng = args.prior(kernel, n_draws, x, n_outputs, method, seed, n_threads)
-    return prior.draw(k, n, p, o, method, rng)
+    factor, jitter = _eigen_factor(k) if method == "eigh" else _cholesky_factor(k)
+    m = k.shape[0]
+    joint = m != n  # full blocks: one draw of order N·O per function
+    z = rng.standard_normal((m, p) if joint else (m, p * o))  # the fast module's stream
+    draws = []
+    for q in range(p):
+        if joint:
+            draws.append((factor @ z[:, q]).reshape(n, m // n))
+        else:
+            draws.append(np.stack([factor @ z[:, q * o + j] for j in range(o)], axis=1))
+    f = np.stack(draws)
+    return PriorDraws(f[:, :, 0] if not joint and o == 1 else f, jitter, method)
+
+
+def _cholesky_factor(k):
+    """The jitter ladder of _prior_draws written as a plain loop over its rungs."""
+    scale = float(np.trace(k)) / k.shape[0]
+    eps = np.finfo(np.float64).eps
+    rungs = [0.0] + [eps * scale * 10.0 ** i for i in range(64)]
+    for jitter in rungs:
+        if jitter > prior.MAX_JITTER_RTOL * scale or (jitter and not scale > 0):
+            break
+        try:
+            return np.linalg.cholesky(k + jitter * np.eye(k.shape[0])), jitter
+        except np.linalg.LinAlgError:
+            continue
+    raise np.linalg.LinAlgError(
+        f"kernel: Cholesky failed for every jitter up to {prior.MAX_JITTER_RTOL:g} of the mean "
+        f"diagonal; use method='eigh'")
+
+
+def _eigen_factor(k):
+    lam, v = np.linalg.eigh(k)
+    return v @ np.diag(np.sqrt(np.clip(lam, 0.0, None))), max(0.0, -float(lam.min()))
 
 
 def network_draws(widths, x, n_draws, *, activation="relu", weight_std=1.0, bias_std=0.0,
@@ -54,12 +89,45 @@ def flin_gd(f, y, t, *, loss="mse", theta0=None, dt=None) -> FlinGDResult:
     ff, one, yy, ts, th0, kind, dt = args.flin_gd(f, y, t, loss, theta0, dt)
     if np.isinf(ts).any():
         raise ValueError("t: the reference integrates the θ ODE step by step; give finite times")
-    m = flin_ode.design(ff)
-    value, derivative = flin_ode.loss_functions(kind)
-    thetas = flin_ode.rk4_thetas(m, yy, ts, th0, ff.shape[1], derivative, dt)
-    f_train = np.stack([(m @ th).reshape(yy.shape) for th in thetas])
-    losses = np.array([value(fj, yy) for fj in f_train])
-    return FlinGDResult(ts, thetas, f_train[:, :, 0] if one else f_train, losses)
+    p, n, _ = ff.shape
+
+    def model(theta):  # F^lin(θ) = P^(−1/2) Σ_p θ_p f^(p)
+        return sum(theta[q] * ff[q] for q in range(p)) / np.sqrt(p)
+
+    def d_loss(f):  # ∂ℓ/∂f per point: f − y, or softmax(f) − y
+        if kind == "mse":
+            return f - yy
+        e = np.exp(f - f.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True) - yy
+
+    def loss(f):
+        if kind == "mse":
+            return 0.5 * float(np.sum((f - yy) ** 2)) / n
+        shifted = f - f.max(axis=1, keepdims=True)
+        return -float(np.sum(yy * (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))))) / n
+
+    def rhs(theta):  # ∂_t θ_p = −P^(−1/2) (1/N) Σ_i ⟨d(x_i), f^(p)(x_i)⟩
+        d = d_loss(model(theta))
+        return np.array([-float(np.sum(d * ff[q])) / (np.sqrt(p) * n) for q in range(p)])
+
+    if dt is None:  # the fast module's default step, so both take the same steps
+        frob = float(np.sum(ff * ff)) / p
+        dt = flin_ode.DT_FRACTION * n / frob if frob > 0 else 1.0
+    thetas, theta, now = [], th0.copy(), 0.0
+    for t in ts:
+        steps = int(np.ceil((t - now) / dt)) if t > now else 0
+        h = (t - now) / steps if steps else 0.0
+        for _ in range(steps):
+            k1 = rhs(theta)
+            k2 = rhs(theta + 0.5 * h * k1)
+            k3 = rhs(theta + 0.5 * h * k2)
+            k4 = rhs(theta + h * k3)
+            theta = theta + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
+        now = t
+        thetas.append(theta)
+    f_train = np.stack([model(th) for th in thetas])
+    losses = np.array([loss(fj) for fj in f_train])
+    return FlinGDResult(ts, np.stack(thetas), f_train[:, :, 0] if one else f_train, losses)
 
 
 def monte_carlo_kernels(x1, x2=None, *, depth, width, n_networks, n_outputs=1, activation="relu",

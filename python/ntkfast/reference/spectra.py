@@ -35,7 +35,7 @@ def kernel_norm(f, kernel, x=None, *, n_threads=None) -> float:
 
 
 def eigenpairs(kernel, k=1, *, x=None, which="top", method="auto", tol=1e-10, maxiter=None,
-               n_threads=None) -> Eigenpairs:
+               verify=True, n_threads=None) -> Eigenpairs:
     which = args.which(which)
     args.method(method, METHODS)
     args.positive(tol, "tol")
