@@ -25,6 +25,8 @@ BOTH = pytest.mark.parametrize("mod", [ntkfast, reference], ids=["fast", "refere
     (lambda m: m.gp_prior_draws(ntkfast.InfiniteWidthKernel(depth=2), 2), ValueError, r"x: a kernel object"),
     (lambda m: m.network_draws([3, 0, 1], X, 2), ValueError, r"widths: expected positive integers"),
     (lambda m: m.network_draws([3, 8, 1], X, 0), ValueError, r"n_draws: expected an integer >= 1"),
+    (lambda m: m.network_draws([3, -4, 1], X, 2), ValueError, r"widths: expected positive integers, got \[3, -4, 1\]"),
+    (lambda m: m.random_kernel(np.ones((0, 3))), ValueError, r"f: expected a non-empty array.*got shape \(0, 3\)"),
     (lambda m: m.random_kernel(np.ones(5)), ValueError, r"f: expected a non-empty array of shape \(P, N\)"),
     (lambda m: m.random_kernel(np.full((2, 3), np.nan)), ValueError, r"f: contains NaN"),
     (lambda m: m.flin(np.ones(3), F), ValueError, r"theta: expected shape \(4,\)"),
@@ -37,6 +39,7 @@ BOTH = pytest.mark.parametrize("mod", [ntkfast, reference], ids=["fast", "refere
     (lambda m: m.flin_gd(F, np.ones((6, 2)), 1.0, theta0=np.ones(5)), ValueError, r"theta0: expected shape \(4,\)"),
     (lambda m: m.flin_gd(F, np.ones((6, 2)), 1.0, dt=0), ValueError, r"dt: expected a positive"),
     (lambda m: m.monte_carlo_kernels(X, depth=2, width=0, n_networks=4), ValueError, r"width: expected an integer >= 1"),
+    (lambda m: m.monte_carlo_kernels(X, depth=2, width=-3, n_networks=4), ValueError, r"width: expected an integer >= 1, got -3"),
     (lambda m: m.monte_carlo_kernels(X, depth=2, width=8, n_networks=0), ValueError, r"n_networks: expected an integer >= 1"),
     (lambda m: m.monte_carlo_kernels(X, depth=2, width=8, n_networks=1), ValueError, r"n_networks: expected at least 2"),
     (lambda m: m.monte_carlo_kernels(X, depth=0, width=8, n_networks=2), ValueError, r"depth: expected an integer"),
@@ -54,3 +57,8 @@ def test_n_outputs_with_full_blocks():
     with pytest.raises(ValueError, match=r"n_outputs: full output blocks fix the outputs"):
         ntkfast.gp_prior_draws(blocks, 3, n_outputs=2)
     assert ntkfast.gp_prior_draws(blocks, 3, method="eigh").f.shape == (3, 6, 2)
+
+
+def test_a_budget_that_holds_the_rows_but_not_the_features_is_refused():
+    with pytest.raises(ValueError, match=r"memory_budget: .* cannot hold the features of two inputs"):
+        ntkfast.monte_carlo_kernels(X, depth=3, width=2000, n_networks=2, memory_budget=3000)

@@ -26,6 +26,13 @@ def test_bad_k(mod, k, error, match):
 
 
 @BOTH
+@pytest.mark.parametrize("maxiter", [0, -1])
+def test_bad_maxiter(mod, maxiter):
+    with pytest.raises(ValueError, match=rf"maxiter: expected an integer >= 1, got {maxiter}"):
+        mod.eigenpairs(GRAM, 2, method="lanczos", maxiter=maxiter)
+
+
+@BOTH
 def test_asymmetric_gram_is_refused_naming_the_asymmetry(mod):
     bad = GRAM.copy()
     bad[2, 5] += 1e-3
