@@ -120,7 +120,12 @@ def operator_norm(kernel, x=None, *, method="auto", tol=1e-10, maxiter=None,
 def definiteness(kernel, x=None, *, rtol=None, n_threads=None) -> Definiteness:
     """Whether ‖f‖_p_in > 0 ⇒ ‖f‖_K > 0 on the data: every eigenvalue of the Gram, by dense
     eigvalsh, classified with the tolerance rtol·λ_max (rtol = M·eps by default; see
-    :class:`Definiteness` for the verdicts and why the tolerance is rigorous enough)."""
+    :class:`Definiteness` for the verdicts and why the tolerance is rigorous enough).
+
+    Dense on purpose: the verdict counts every eigenvalue below the tolerance (the rank), and
+    only a full decomposition counts them; Lanczos finds the bottom few, not how many lie below a
+    threshold. For the smallest eigenvalues of a Gram too large to form, use
+    ``eigenpairs(kernel, k, x=x, which="bottom", method="lanczos")``."""
     if rtol is not None:
         rtol = args.positive(rtol, "rtol")
     gram, _ = args.gram(*_materialized(kernel, x, n_threads))
