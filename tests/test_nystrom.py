@@ -444,3 +444,28 @@ def test_cg_stops_on_an_operator_or_preconditioner_that_is_not_positive_definite
         res = cg_krr(lambda v: -(a @ v), y[:, 0], tol=1e-8)
     assert not res.converged and res.residuals[-1] == 1.0 and not res.coefficients.any()
     raises_naming("preconditioner", cg_krr, aslinearoperator(a), y, preconditioner=lambda r: -r)
+
+
+class DropsAColumn(NTKShim):
+    def __call__(self, x1, x2=None, *, n_threads=None):
+        k = super().__call__(x1, x2, n_threads=n_threads)
+        return k if x2 is None else k[:, 1:]
+
+
+class NaNInCross(NTKShim):
+    def __call__(self, x1, x2=None, *, n_threads=None):
+        k = super().__call__(x1, x2, n_threads=n_threads)
+        if x2 is not None:
+            k[-1, 0] = np.nan
+        return k
+
+
+def test_a_user_kernel_is_checked_on_the_preconditioner_sample(small):
+    """The preconditioner's K(sample, C) calls are checked like every other call of a user's
+    kernel: a wrong shape or a NaN names the call, before anything is factored."""
+    x, y, _, _, _ = small
+    with pytest.raises(ValueError, match=r"kernel: returned shape \(\d+, 19\) for K\(sample\[0:\d+\], "
+                                         r"centers\), expected \(\d+, 20\)"):
+        nystrom_krr(DropsAColumn(depth=3), x, y, ridge=0.1, n_centers=20)
+    with pytest.raises(ValueError, match=r"kernel: K\(sample\[0:\d+\], centers\) has NaN"):
+        nystrom_krr(NaNInCross(depth=3), x, y, ridge=0.1, n_centers=20)

@@ -87,8 +87,18 @@ def sample_gram(kernel, sample, c: np.ndarray, t_factor: np.ndarray, threads):
         return None
     m = c.shape[0]
     size = factor_rows(m)
-    calls = ((start, min(start + size, len(sample)),
-              np.asarray(kernel(sample[start:start + size], c, n_threads=threads), dtype=np.float64))
+
+    def call(start, stop):  # checked like every other call of a user's kernel
+        k = np.asarray(kernel(sample[start:stop], c, n_threads=threads), dtype=np.float64)
+        if k.shape != (stop - start, m):
+            raise ValueError(f"kernel: returned shape {k.shape} for K(sample[{start}:{stop}], "
+                             f"centers), expected {(stop - start, m)}")
+        if not np.isfinite(k).all():
+            raise ValueError(f"kernel: K(sample[{start}:{stop}], centers) has NaN or infinite "
+                             "entries")
+        return k
+
+    calls = ((start, min(start + size, len(sample)), call(start, min(start + size, len(sample))))
              for start in range(0, len(sample), size))
     gram, _ = factor_part(calls, t_factor)
     return gram, len(sample)
