@@ -25,7 +25,7 @@ from typing import Optional
 from .machine import load_line, loadavg, machine_info, machine_lines
 from .regression_case import TEACHER_WIDTH, measure
 from .reporting import check_adder, checks_and_total, table
-from .timing import BUSY_CPUS, busy_seconds, others_cpus, own_seconds
+from .timing import BUSY_CPUS, busy_seconds, others_cpus, own_and_children_seconds
 
 HEADLINE = dict(sizes=(1_000_000, 100_000), n_test=100_000, n_centers=2000)
 # --quick: the first case's K(X, C) (80 MB) is recomputed every pass as at the headline size
@@ -69,7 +69,7 @@ def run(opts: Options, progress=None) -> dict:
     if progress is None:
         progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     started = time.perf_counter()
-    busy0, own0 = busy_seconds(), own_seconds()
+    busy0, own0 = busy_seconds(), own_and_children_seconds()  # each case runs in a subprocess
     info = machine_info(opts.threads)
     cases = []
     for i, n in enumerate(opts.sizes):
@@ -85,7 +85,8 @@ def run(opts: Options, progress=None) -> dict:
     results = {
         "machine": info, "options": asdict(opts), "headline": opts.headline, "cases": cases,
         "total_seconds": total,
-        "others_cpus_during_run": others_cpus(busy0, own0, busy_seconds(), own_seconds(), total),
+        "others_cpus_during_run": others_cpus(busy0, own0, busy_seconds(), own_and_children_seconds(),
+                                             total),
         "load_average_at_end": loadavg(),
     }
     results["checks"] = checks(results)
