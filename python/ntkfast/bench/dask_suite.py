@@ -7,9 +7,8 @@ Cases (headline):
     peak resident memory <= 1.5 GB, time <= 1.3 × 6.25 × the in-memory Gram's (6.25 = (50 000 / 20 000)²; its
     best of 3 runs); beside them, the same bytes written as plain files, one block per file, on
     the same threads: the disk's own speed, which bounds any Zarr write of the Gram from below;
-    and the CPU floor, (6.25 × the in-memory Gram's CPU seconds + the plain-file write's) / the
-    threads: with every core busy computing, the page-cache copy cannot hide behind the entries,
-    so where this floor exceeds the time target no Zarr write can meet it on this machine;
+    each case with the CPU seconds it used (all threads; the copy into the page cache is CPU
+    work on the same cores, so it cannot hide behind the entries);
   - solver: ``nystrom_krr`` at N = 10⁶, M = 2000 (the regression section's problem) on a
     LocalCluster of 2 single-threaded worker processes against the local solver on 2 threads;
     targets: time <= 1.15 × the local solver's, the same answer (bit for bit here: one BLAS
@@ -146,16 +145,6 @@ def checks(results: dict) -> list[dict]:
     return out
 
 
-def cpu_floor(o: dict, ref: dict, disk: dict) -> Optional[float]:
-    """The least wall time any write of the Gram can take on ``threads`` cores: its entries cost
-    the in-memory Gram's CPU seconds scaled by the entry count, its bytes what the plain-file
-    write cost in CPU (copying into the page cache is the kernel's work on these same cores, so
-    it cannot hide behind the computation). None where a case failed or has no CPU time."""
-    if any("error" in c or c.get("cpu_seconds") is None for c in (ref, disk)):
-        return None
-    return (_scale(o) * ref["cpu_seconds"] + disk["cpu_seconds"]) / o["threads"]
-
-
 def _fmt_value(c) -> str:
     v = c["value"]
     if v is None:
@@ -210,15 +199,6 @@ def report(results: dict) -> str:
     ]
     lines += ["  " + r for r in table(["case", "time", "CPU", "peak RSS", "others", "note"], body,
                                       right={1, 2, 3, 4})]
-    floor = cpu_floor(o, ref, disk)
-    if floor is not None:
-        target = GRAM_TIME_RATIO * _scale(o) * ref["seconds"]
-        lines += [f"  CPU floor of any write of this Gram: ({_scale(o):g} x {ref['cpu_seconds']:.3g} s "
-                  f"CPU of the in-memory Gram + {disk['cpu_seconds']:.3g} s CPU of the plain-file "
-                  f"write) / {o['threads']} threads",
-                  f"    = {floor:.3g} s, against the time target {GRAM_TIME_RATIO:g} x {_scale(o):g} x "
-                  f"{ref['seconds']:.3g} s = {target:.3g} s: "
-                  + ("within reach" if floor <= target else "out of reach on this machine")]
     if any(_contended(c) for c in (g["reference"], z, disk, s["local"], cl) if "error" not in c):
         lines.append(f"  ! = other processes used more than {BUSY_CPUS} CPUs on average during "
                      "the case: its time is inflated")
