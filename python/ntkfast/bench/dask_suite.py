@@ -15,8 +15,10 @@ Cases (headline):
     thread on both sides).
 ``--quick``: N = 4000 against 1600 for the Gram (chunks of 512), N = 20 000 and M = 500 for the
 solver: a smoke run of seconds whose timing checks are indicative only. Each case runs in a fresh
-subprocess (``dask_case``), once (these are long runs; the in-memory Gram three times); "!"
-marks a case during which other processes used more than a quarter CPU.
+subprocess (``dask_case``), timed once (these are long runs; the in-memory Gram three times),
+the Zarr and plain-file writes after an untimed write of the same size (a cold 10 GB write takes
+up to twice as long on this VM); "!" marks a case during which other processes used more than a
+quarter CPU.
 """
 from __future__ import annotations
 
@@ -80,9 +82,11 @@ def run(opts: Options, progress=None) -> dict:
     say(f"in-memory Gram N={opts.gram_reference_n}")
     reference = measure(dict(gram, case="ntk", n=opts.gram_reference_n, repeats=3))
     say(f"Gram N={opts.gram_n} to Zarr")
-    stored = measure(dict(gram, case="zarr", n=opts.gram_n, chunks=opts.gram_chunks, dir=opts.zarr_dir))
+    stored = measure(dict(gram, case="zarr", n=opts.gram_n, chunks=opts.gram_chunks, dir=opts.zarr_dir,
+                          warm_up=True))
     say("the same bytes as plain files (the disk's floor)")
-    disk = measure(dict(gram, case="disk", n=opts.gram_n, chunks=opts.gram_chunks, dir=opts.zarr_dir))
+    disk = measure(dict(gram, case="disk", n=opts.gram_n, chunks=opts.gram_chunks, dir=opts.zarr_dir,
+                        warm_up=True))
     solver = dict(case="nystrom", n=opts.solver_n, d=opts.solver_d, depth=opts.depth,
                   ridge=opts.ridge, noise=opts.noise, n_centers=opts.n_centers, tol=opts.tol,
                   maxiter=opts.maxiter, threads=opts.threads)
@@ -176,8 +180,9 @@ def report(results: dict) -> str:
         f"solver: the regression section's problem, N = {o['solver_n']}, d = {o['solver_d']}, "
         f"M = {o['n_centers']}, ridge {o['ridge']:g}, tol {o['tol']:g}; local on {o['threads']} "
         f"threads, cluster of {o['threads']} single-threaded worker processes; one BLAS thread each",
-        "each case one run in a fresh subprocess (the in-memory Gram: best of 3); others = CPUs "
-        "other processes used meanwhile",
+        "each case one timed run in a fresh subprocess (the writes after an untimed one of the same "
+        "size; the in-memory Gram: best of 3); CPU = its own CPU seconds; others = CPUs other "
+        "processes used",
         "",
     ]
     z, cl, disk = g["zarr"], s["cluster"], g.get("disk", {"error": "not run"})
