@@ -92,7 +92,9 @@ def test_prior_draws_fast_vs_reference_and_jitter():
     # duplicated points that Cholesky factors only with a jitter.
     blocks = ntkfast.random_kernel(ntkfast.gp_prior_draws(K, 5, n_outputs=2, seed=3).f)
     singular = ntkfast.nngp(np.vstack([X, X[:3]]), depth=3, activation="relu", bias_std=0.2)
-    for gram, outputs in ((K, 2), (K, 1), (blocks, 1), (singular, 1)):
+    q, _ = np.linalg.qr(np.random.default_rng(4).normal(size=(9, 9)))
+    rounded = (q * np.append(np.linspace(1.0, 2.0, 8), -3e-13)) @ q.T  # factors at rung 4 or so
+    for gram, outputs in ((K, 2), (K, 1), (blocks, 1), (singular, 1), (rounded, 1)):
         for method in ("cholesky", "eigh"):
             a = ntkfast.gp_prior_draws(gram, 4, n_outputs=outputs, seed=8, method=method)
             b = reference.gp_prior_draws(gram, 4, n_outputs=outputs, seed=8, method=method)
@@ -100,6 +102,7 @@ def test_prior_draws_fast_vs_reference_and_jitter():
             np.testing.assert_allclose(a.f, b.f, rtol=1e-12, atol=1e-12 * np.abs(a.f).max())
             assert a.method == b.method == method and a.jitter == b.jitter >= 0
     assert ntkfast.gp_prior_draws(singular, 2).jitter > 0
+    assert ntkfast.gp_prior_draws(rounded, 2).jitter >= 1e3 * np.finfo(float).eps
     # Duplicate points: an exactly singular Gram; the draws at the copies coincide to the jitter.
     xd = np.vstack([X, X[:2]])
     k = ntkfast.InfiniteWidthKernel(depth=3, activation="relu", get="nngp")

@@ -76,6 +76,16 @@ def test_lanczos_finds_every_copy_of_a_repeated_eigenvalue(which):
     assert np.sum(np.abs(blind.values - truth.values[0]) < 1e-10 * scale) < 3
 
 
+def test_lanczos_top_pairs_near_zero_of_a_negative_semidefinite_gram():
+    """−K: the top eigenvalues are the 0 of the null space and ‖K/N‖ lies in the negative ones;
+    the residual bound is on ‖K/N‖ (from power steps), so exact pairs near 0 pass."""
+    gram = -ntkfast.ntk(duplicated(30, 3, 16), depth=3, activation="relu")
+    truth = reference.eigenpairs(gram, 3, which="top")
+    got = ntkfast.eigenpairs(gram, 3, which="top", method="lanczos")
+    scale = np.abs(np.linalg.eigvalsh(gram)).max() / 33
+    np.testing.assert_allclose(got.values, truth.values, rtol=0, atol=1e-12 * scale)
+
+
 def test_lanczos_residuals_are_measured_not_trusted(monkeypatch):
     """A Ritz pair eigsh claims converged but whose residual, measured again, is far off raises
     with the residuals; it is never returned."""

@@ -5,19 +5,23 @@ Three things can go wrong with Lanczos, and each raises SpectrumNotConvergedErro
 residuals reached) rather than return a wrong eigenvalue silently:
 
 - ARPACK does not converge within maxiter: its own error, turned into ours. (Bottom pairs are
-  sought on K/N + ‖K/N‖·I, where ARPACK's test relative to |θ| is not defeated by a null space.)
+  sought on K/N + s·I, s the lower bound on ‖K/N‖ below, where ARPACK's test relative to |θ| is
+  not defeated by a null space.)
 - ARPACK's residuals are its estimates: they are measured again here with one more block
   product, and a pair that misses ``tol``·‖K/N‖ by more than a factor RESIDUAL_SLACK raises.
   The test is against ‖K/N‖, the scale of the rounding in every product, not against the pair's
   own |λ|: the bottom eigenvalues of a semidefinite Gram are zero up to rounding, and a test
-  relative to them would refuse exact pairs. For top pairs ‖K/N‖ is the largest |λ| returned;
-  for bottom pairs it is bounded from below by NORM_STEPS power steps (‖Av‖/‖v‖ ≤ ‖A‖), so the
-  test is never looser than stated.
+  relative to them would refuse exact pairs. ‖K/N‖ is bounded from below by the largest |λ|
+  returned and by NORM_STEPS power steps (‖Av‖/‖v‖ ≤ ‖A‖), so the test is never looser than
+  stated (and top pairs near 0 of a matrix whose norm is in its negative eigenvalues pass).
 - Lanczos from one start vector sees each distinct eigenvalue once (in exact arithmetic): a
   repeated one (duplicated points repeat the eigenvalue 0) can be returned once where it belongs
   k times, every returned pair exact. ``verify`` runs Lanczos once more on the operator with the
   found pairs deflated (moved to the far end of the spectrum); an eigenvalue beyond the k-th found
-  is a missed one, added, and the check repeats until none is found.
+  is a missed one, added, and the check repeats until none is found. A copy is told apart from
+  the k-th pair only where their values differ by more than the residual bound above
+  (100·tol·‖K/N‖: 1e-8·‖K/N‖ at the default tol); within it the two are the same to the accuracy
+  asked for.
 """
 from __future__ import annotations
 
@@ -36,8 +40,8 @@ def eigenpairs(op, k: int, which: str, n: int, tol: float, maxiter: int | None,
 
     a = aslinearoperator(op)
     v0 = np.random.default_rng(0).standard_normal(a.shape[0])  # fixed start: reproducible answers
-    scale = norm_from_below(a, v0) / n if which == "bottom" else 0.0
-    lam, vec = _ritz_pairs(a, k, which, n, scale, tol, maxiter, v0, "")
+    scale = norm_from_below(a, v0) / n
+    lam, vec = _ritz_pairs(a, k, which, n, scale if which == "bottom" else 0.0, tol, maxiter, v0, "")
     res = residuals(a.matmat, lam, vec, n)
     scale = max(scale, float(np.abs(lam).max()))
     bound = RESIDUAL_SLACK * max(tol, np.finfo(np.float64).eps) * max(scale, np.finfo(np.float64).tiny)

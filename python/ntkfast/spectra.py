@@ -75,7 +75,8 @@ def eigenpairs(kernel, k=1, *, x=None, which="top", method="auto", tol=1e-10, ma
         pairs, but the k-th returned is then not the k-th eigenvalue; duplicated points repeat
         the eigenvalue 0). With verify, one more Lanczos run on the operator with the found
         pairs deflated looks for an eigenvalue beyond them; one found is added, and the check
-        repeats. It costs one more Lanczos run for one eigenpair, and one per missed copy: 0.5-0.7
+        repeats (a copy within 100·tol·‖K/N‖ of the k-th pair is the same value to the accuracy
+        asked for, and is not told apart). It costs one more Lanczos run for one eigenpair, and one per missed copy: 0.5-0.7
         of the first run's time for top pairs, up to twice it for bottom pairs (the small
         eigenvalues of a kernel are clustered, and Lanczos converges slowly there; measured at
         N = 1500 to 20 000). False skips it where the spectrum is known to be simple.

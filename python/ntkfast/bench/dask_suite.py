@@ -158,7 +158,7 @@ def _fmt_value(c) -> str:
 
 def _row(what, case, extra=""):
     if "error" in case:
-        return [what, "error", "", "", case["error"][:60]]
+        return [what, "error", "", "", "", case["error"][:60]]
     mark = "!" if _contended(case) else ""
     peak, cpu = case.get("peak_rss"), case.get("cpu_seconds")
     return [what, f"{case['seconds']:.1f} s{mark}", "" if cpu is None else f"{cpu:.1f} s",

@@ -42,7 +42,9 @@ def _cholesky_factor(k):
     """The jitter ladder of _prior_draws written as a plain loop over its rungs."""
     scale = float(np.trace(k)) / k.shape[0]
     eps = np.finfo(np.float64).eps
-    rungs = [0.0] + [eps * scale * 10.0 ** i for i in range(64)]
+    rungs = [0.0, eps * scale]
+    while len(rungs) < 64:
+        rungs.append(10.0 * rungs[-1])  # by repeated products, as the fast ladder, to the last bit
     for jitter in rungs:
         if jitter > prior.MAX_JITTER_RTOL * scale or (jitter and not scale > 0):
             break
