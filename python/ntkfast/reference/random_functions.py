@@ -1,7 +1,8 @@
 """ntkfast.random_functions in plain numpy, same signatures. Where the fast module is numpy
 already it is written differently here so the two check each other: K̃ and F^lin by explicit
-sums over the P functions, GD on θ by its own RK4 for both losses (no SVD, the θ ODE summed
-function by function; the same default step as the fast module), the prior draws by the same
+sums over the P functions, GD on θ by the reference's own RK4 (that of reference.kernel_gd) for
+both losses (no SVD, the θ ODE summed function by function; the same default step as the fast
+module), the prior draws by the same
 factorizations written out separately and an explicit loop over draws, and the Monte Carlo
 kernels from the reference EmpiricalKernel (the same networks, so fast and reference estimates
 agree to rounding)."""
@@ -18,6 +19,7 @@ from .._monte_carlo import MonteCarloKernels
 from .._prior_draws import PriorDraws
 from ..networks import init_mlp
 from .empirical import apply
+from .dynamics import _rk4 as rk4
 from .empirical_kernel import EmpiricalKernel
 
 
@@ -82,9 +84,13 @@ def random_kernel(f) -> np.ndarray:
 
 def flin(theta, f) -> np.ndarray:
     ff, one = args.functions(f)
-    th = args.theta(theta, ff.shape[0])
-    out = sum(th[p] * ff[p] for p in range(ff.shape[0])) / np.sqrt(ff.shape[0])
+    out = _combination(args.theta(theta, ff.shape[0]), ff)
     return out[:, 0] if one else out
+
+
+def _combination(theta, ff):
+    """F^lin(θ) = P^(−1/2) Σ_p θ_p f^(p), as an explicit sum over the functions ff (P, N, O)."""
+    return sum(theta[q] * ff[q] for q in range(ff.shape[0])) / np.sqrt(ff.shape[0])
 
 
 def flin_gd(f, y, t, *, loss="mse", theta0=None, dt=None) -> FlinGDResult:
@@ -92,43 +98,18 @@ def flin_gd(f, y, t, *, loss="mse", theta0=None, dt=None) -> FlinGDResult:
     if np.isinf(ts).any():
         raise ValueError("t: the reference integrates the θ ODE step by step; give finite times")
     p, n, _ = ff.shape
-
-    def model(theta):  # F^lin(θ) = P^(−1/2) Σ_p θ_p f^(p)
-        return sum(theta[q] * ff[q] for q in range(p)) / np.sqrt(p)
-
-    def d_loss(f):  # ∂ℓ/∂f per point: f − y, or softmax(f) − y
-        if kind == "mse":
-            return f - yy
-        e = np.exp(f - f.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True) - yy
-
-    def loss(f):
-        if kind == "mse":
-            return 0.5 * float(np.sum((f - yy) ** 2)) / n
-        shifted = f - f.max(axis=1, keepdims=True)
-        return -float(np.sum(yy * (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))))) / n
+    value, derivative = flin_ode.loss_functions(kind)
 
     def rhs(theta):  # ∂_t θ_p = −P^(−1/2) (1/N) Σ_i ⟨d(x_i), f^(p)(x_i)⟩
-        d = d_loss(model(theta))
-        return np.array([-float(np.sum(d * ff[q])) / (np.sqrt(p) * n) for q in range(p)])
+        d = derivative(_combination(theta, ff), yy)
+        return np.array([-float(np.sum(d * ff[q])) / (np.sqrt(p) * n) for q in range(p)]), None
 
     if dt is None:  # the fast module's default step, so both take the same steps
         frob = float(np.sum(ff * ff)) / p
         dt = flin_ode.DT_FRACTION * n / frob if frob > 0 else 1.0
-    thetas, theta, now = [], th0.copy(), 0.0
-    for t in ts:
-        steps = int(np.ceil((t - now) / dt)) if t > now else 0
-        h = (t - now) / steps if steps else 0.0
-        for _ in range(steps):
-            k1 = rhs(theta)
-            k2 = rhs(theta + 0.5 * h * k1)
-            k3 = rhs(theta + 0.5 * h * k2)
-            k4 = rhs(theta + h * k3)
-            theta = theta + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
-        now = t
-        thetas.append(theta)
-    f_train = np.stack([model(th) for th in thetas])
-    losses = np.array([loss(fj) for fj in f_train])
+    thetas = rk4(rhs, th0.copy(), None, ts, dt, np.inf)[0]  # the reference's own integrator
+    f_train = np.stack([_combination(th, ff) for th in thetas])
+    losses = np.array([value(fj, yy) for fj in f_train])
     return FlinGDResult(ts, np.stack(thetas), f_train[:, :, 0] if one else f_train, losses)
 
 
