@@ -139,6 +139,17 @@ def resolve_budget(memory_budget: Optional[int]) -> int:
     return int(min(DEFAULT_MEMORY_BUDGET, available_memory_bytes() // 4))
 
 
+def checked_block(k, shape: tuple, what: str, finite: bool = False) -> np.ndarray:
+    """A user kernel's block as an array, refused (naming the call ``what``) if its shape is not
+    ``shape`` or, with ``finite``, if it holds NaN or inf."""
+    k = np.asarray(k)
+    if k.shape != shape:
+        raise ValueError(f"kernel: returned shape {k.shape} for {what}, expected {shape}")
+    if finite and not np.isfinite(k).all():
+        raise ValueError(f"kernel: {what} has NaN or infinite entries")
+    return k
+
+
 class KernelRows:
     """K(X, C) pass by pass. ``blocks()`` yields (start, stop, K_b as float64) per product block;
     ``passes`` counts the passes, ``computed_passes`` those that called the kernel."""
@@ -168,11 +179,8 @@ class KernelRows:
         self.computed_passes = 0
 
     def _call(self, start: int, stop: int) -> np.ndarray:
-        k = np.asarray(self.kernel(self.x[start:stop], self.centers, n_threads=self.n_threads))
-        if k.shape != (stop - start, self.m):
-            raise ValueError(f"kernel: returned shape {k.shape} for K(x[{start}:{stop}], centers), "
-                             f"expected {(stop - start, self.m)}")
-        return k
+        k = self.kernel(self.x[start:stop], self.centers, n_threads=self.n_threads)
+        return checked_block(k, (stop - start, self.m), f"K(x[{start}:{stop}], centers)")
 
     def _calls(self) -> Iterator[tuple[int, int, np.ndarray]]:
         """One pass: (start, stop, K(x[start:stop], C)) per kernel call (the kept matrix: one)."""

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._nystrom_blocks import factor_part, factor_rows
+from ._nystrom_blocks import checked_block, factor_part, factor_rows
 from ._falkon import FalkonPreconditioner, cholesky_with_jitter
 from ._nystrom_spectrum import NystromSpectrum
 from ._pcg import pcg
@@ -89,14 +89,9 @@ def sample_gram(kernel, sample, c: np.ndarray, t_factor: np.ndarray, threads):
     size = factor_rows(m)
 
     def call(start, stop):  # checked like every other call of a user's kernel
-        k = np.asarray(kernel(sample[start:stop], c, n_threads=threads), dtype=np.float64)
-        if k.shape != (stop - start, m):
-            raise ValueError(f"kernel: returned shape {k.shape} for K(sample[{start}:{stop}], "
-                             f"centers), expected {(stop - start, m)}")
-        if not np.isfinite(k).all():
-            raise ValueError(f"kernel: K(sample[{start}:{stop}], centers) has NaN or infinite "
-                             "entries")
-        return k
+        k = checked_block(kernel(sample[start:stop], c, n_threads=threads), (stop - start, m),
+                          f"K(sample[{start}:{stop}], centers)", finite=True)
+        return np.asarray(k, dtype=np.float64)
 
     calls = ((start, min(start + size, len(sample)), call(start, min(start + size, len(sample))))
              for start in range(0, len(sample), size))
@@ -106,12 +101,8 @@ def sample_gram(kernel, sample, c: np.ndarray, t_factor: np.ndarray, threads):
 
 def center_gram(kernel, c: np.ndarray, threads) -> np.ndarray:
     """K(C, C) as float64, checked."""
-    k = np.asarray(kernel(c, n_threads=threads))
     m = c.shape[0]
-    if k.shape != (m, m):
-        raise ValueError(f"kernel: returned shape {k.shape} for K(centers), expected {(m, m)}")
-    if not np.isfinite(k).all():
-        raise ValueError("kernel: K(centers, centers) has NaN or infinite entries")
+    k = checked_block(kernel(c, n_threads=threads), (m, m), "K(centers)", finite=True)
     return np.asarray(k, dtype=np.float64)
 
 
