@@ -139,10 +139,12 @@ def test_empty_tiles():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (63, 65), (64, 64), (130, 7), (1000, 1)])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (3, 5), (8, 8), (16, 16), (17, 33), (63, 65),
+                                   (64, 64), (130, 7), (1000, 1), (4, 1000), (257, 131)])
 def test_the_mirror_of_a_block_is_its_transpose(shape, dtype):
-    """The core's blocked transpose (every edge case of its 64-wide blocks), any thread count;
-    an empirical kernel's 4-D blocks swap their output axes too."""
+    """The core's blocked transpose (every edge of its 16-wide blocks and of its 8×8 / 4×4
+    register tiles), any thread count; an empirical kernel's 4-D blocks swap their output axes
+    too."""
     from ntkfast._kernel_tiles import mirrored
 
     a = np.random.default_rng(0).standard_normal(shape).astype(dtype)
