@@ -199,9 +199,10 @@ def test_kernel_gd_mse_at_infinity_is_bit_identical_for_any_thread_count():
 
 def test_kernel_gd_mse_at_infinity_releases_the_gil():
     rng = np.random.default_rng(14)
-    a = rng.random((3000, 3000))
-    k = 3000 * np.eye(3000) + (a + a.T)  # positive definite; costs what a kernel does
-    y = rng.standard_normal(3000)
+    n = 4000  # 0.4 s on one thread here (3000 took 0.17 s on a quiet machine: too quick to tell)
+    a = rng.random((n, n))
+    k = n * np.eye(n) + (a + a.T)  # positive definite; costs what a kernel does
+    y = rng.standard_normal(n)
     ticks, elapsed = main_thread_ticks_while(lambda: ntkfast.kernel_gd_mse(k, y, np.inf, n_threads=1))
     assert elapsed > 0.2, "too quick to tell"
     assert ticks >= 10, f"{ticks} ticks in {elapsed:.2f} s"

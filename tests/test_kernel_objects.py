@@ -156,6 +156,23 @@ def test_the_mirror_of_a_block_is_its_transpose(shape, dtype):
     np.testing.assert_array_equal(mirrored(b), b.transpose(1, 0, 3, 2))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(40, 24), (37, 45), (130, 64)])
+def test_the_mirror_of_a_block_at_any_address_is_its_transpose(shape, dtype):
+    """The core peels the elements before the first 32-byte boundary so that its register tiles
+    are aligned: blocks starting at every element offset (row lengths that keep the offset row
+    after row, and ones that do not)."""
+    from ntkfast._kernel_tiles import mirrored
+
+    n, m = shape
+    buffer = np.random.default_rng(2).standard_normal(n * m + 8).astype(dtype)
+    for start in range(8):
+        a = buffer[start:start + n * m].reshape(n, m)
+        assert a.flags.c_contiguous
+        for threads in (1, 2):
+            np.testing.assert_array_equal(mirrored(a, threads), a.T)
+
+
 def test_identity_hash_pickle_copy():
     a = InfiniteWidthKernel(depth=3, activation="tanh", bias_std=0.1, input_bound=2.0)
     b = InfiniteWidthKernel(depth=3, activation=activations.tanh(), bias_std=0.1, input_bound=2)

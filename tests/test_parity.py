@@ -149,7 +149,7 @@ def test_zero_input_row_without_bias(rng, act):
 
 @pytest.mark.parametrize("act", ["relu", "erf", "tanh", "callable"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n", [40, 150])  # inside one 64-row mirror band; past two, ragged
+@pytest.mark.parametrize("n", [40, 150, 200])  # in one 64-row mirror band; past two, ragged
 def test_symmetric_output_exactly_symmetric_with_exact_diagonal(rng, act, dtype, n):
     x = rng.standard_normal((n, 6))
     kw = dict(depth=4, activation=SPEC[act], bias_std=0.1, dtype=dtype)

@@ -521,8 +521,8 @@ template <class T> void InfiniteWidthKernel<T>::finish(int n_threads) const {
             if (out_.sigma_dot && l + 1 < L) mats.push_back(out_.sigma_dot + l * nn);
         }
     }
-    // Mirror the upper triangle in 64×64 blocks: each block left of the diagonal is the transpose of
-    // its mirror image above it (transpose.hpp), the diagonal's own block a triangle.
+    // Mirror the upper triangle in bands of 64 rows: a band left of the diagonal is the transpose of
+    // the columns above it (transpose.hpp), the diagonal's own 64×64 block a triangle.
     constexpr std::ptrdiff_t B = 64;
     const std::ptrdiff_t nb = (n + B - 1) / B;
     const std::ptrdiff_t n_jobs = std::ptrdiff_t(mats.size()) * nb;
@@ -532,8 +532,7 @@ template <class T> void InfiniteWidthKernel<T>::finish(int n_threads) const {
         T* m = mats[std::size_t(job / nb)];
         const std::ptrdiff_t ib = job % nb;
         const std::ptrdiff_t i0 = ib * B, i1 = std::min(n, i0 + B);
-        for (std::ptrdiff_t j0 = 0; j0 < i0; j0 += B)
-            transpose_strided(m + j0 * n + i0, std::min(B, i0 - j0), i1 - i0, n, m + i0 * n + j0, n);
+        transpose_strided(m + i0, i0, i1 - i0, n, m + i0 * n, n);  // left of the diagonal's block
         for (std::ptrdiff_t i = i0; i < i1; ++i)
             for (std::ptrdiff_t j = i0; j < i; ++j) m[i * n + j] = m[j * n + i];
     }
