@@ -157,20 +157,29 @@ def test_the_mirror_of_a_block_is_its_transpose(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(40, 24), (37, 45), (130, 64)])
-def test_the_mirror_of_a_block_at_any_address_is_its_transpose(shape, dtype):
-    """The core peels the elements before the first 32-byte boundary so that its register tiles
-    are aligned: blocks starting at every element offset (row lengths that keep the offset row
-    after row, and ones that do not)."""
+@pytest.mark.parametrize("shape", [(40, 24), (37, 45), (130, 64), (3, 5)])
+def test_a_transpose_between_any_addresses_is_exact(shape, dtype):
+    """The core peels the elements before the first 32-byte boundary of both sides so that its
+    register tiles are aligned: block and out at every element offset (row lengths that keep
+    the offset row after row, and ones that do not; a block smaller than the peel)."""
+    from ntkfast import _core
     from ntkfast._kernel_tiles import mirrored
 
     n, m = shape
-    buffer = np.random.default_rng(2).standard_normal(n * m + 8).astype(dtype)
+    rng = np.random.default_rng(2)
+    source = rng.standard_normal(n * m + 8).astype(dtype)
+    target = np.empty(n * m + 8, dtype)
     for start in range(8):
-        a = buffer[start:start + n * m].reshape(n, m)
+        a = source[start:start + n * m].reshape(n, m)
         assert a.flags.c_contiguous
-        for threads in (1, 2):
-            np.testing.assert_array_equal(mirrored(a, threads), a.T)
+        np.testing.assert_array_equal(mirrored(a, 2), a.T)
+        for out_start in range(8):
+            target[:] = np.nan
+            out = target[out_start:out_start + n * m].reshape(m, n)
+            for threads in (1, 2):
+                _core.transpose_into(a, out, threads)
+                np.testing.assert_array_equal(out, a.T)
+            assert np.isnan(target[:out_start]).all() and np.isnan(target[out_start + n * m:]).all()
 
 
 def test_identity_hash_pickle_copy():

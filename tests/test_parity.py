@@ -154,8 +154,13 @@ def test_symmetric_output_exactly_symmetric_with_exact_diagonal(rng, act, dtype,
     x = rng.standard_normal((n, 6))
     kw = dict(depth=4, activation=SPEC[act], bias_std=0.1, dtype=dtype)
     res = ntkfast.kernels(x, layerwise=True, **kw)
+    # Above the diagonal the entries of the cross kernel K(x, x') with x' a copy of x, bit for bit:
+    # the mirror copies them down, not up.
+    cross = ntkfast.kernels(x, x.copy(), **kw)
+    upper = np.triu_indices(n, 1)
     for name in ("nngp", "ntk"):
         k = getattr(res, name)
+        np.testing.assert_array_equal(k[upper], getattr(cross, name)[upper], err_msg=name)
         np.testing.assert_array_equal(k, k.T, err_msg=name)
     for name in ("sigma", "sigma_dot", "theta"):
         for layer, k in enumerate(getattr(res, name)):

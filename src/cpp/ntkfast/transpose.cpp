@@ -13,7 +13,8 @@ namespace {
 
 using Index = std::ptrdiff_t;
 
-// The element loop: for the ragged edges, and everything on CPUs without AVX.
+// The element loop: for the ragged edges and the alignment peel, and everything in builds without
+// AVX (NTKFAST_NATIVE=OFF, or a CPU without it).
 template <class T>
 void transpose_elements(const T* in, Index rows, Index cols, Index ls, T* out, Index lo) {
     for (Index j = 0; j < cols; ++j) {
@@ -107,6 +108,7 @@ void transpose_strided(const T* in, Index n, Index m, Index in_stride, T* out, I
     const Index pi = elements_to_alignment(out, n), pj = elements_to_alignment(in, m);
     transpose_elements(in, pi, m, in_stride, out, out_stride);                   // the first rows
     transpose_elements(in + pi * in_stride, n - pi, pj, in_stride, out + pi, out_stride);  // columns
+    if (pi == n || pj == m) return;  // all peeled (and the pointers below would run past the end)
     transpose_blocks(in + pi * in_stride + pj, n - pi, m - pj, in_stride, out + pj * out_stride + pi,
                      out_stride);
 }
@@ -116,6 +118,7 @@ void transpose(const T* in, Index n, Index m, T* out, int n_threads) {
     const Index pi = elements_to_alignment(out, n), pj = elements_to_alignment(in, m);
     transpose_elements(in, pi, m, m, out, n);
     transpose_elements(in + pi * m, n - pi, pj, m, out + pi, n);
+    if (pi == n || pj == m) return;  // all peeled (and the pointers below would run past the end)
     in += pi * m + pj;
     out += pj * n + pi;
     const Index rows = n - pi, bands = (rows + kBlock - 1) / kBlock;
