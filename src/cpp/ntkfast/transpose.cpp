@@ -101,13 +101,25 @@ void transpose_blocks(const T* in, Index n, Index m, Index in_stride, T* out, In
                             in_stride, out + j0 * out_stride + i0, out_stride);
 }
 
+// Transposes the first rows of in up to out's next 32-byte boundary, and the first columns up to
+// in's, and returns how many of each it took; what is left starts aligned on both sides.
+struct Peeled {
+    Index rows, cols;
+};
+
+template <class T>
+Peeled transpose_peel(const T* in, Index n, Index m, Index in_stride, T* out, Index out_stride) {
+    const Index pi = elements_to_alignment(out, n), pj = elements_to_alignment(in, m);
+    transpose_elements(in, pi, m, in_stride, out, out_stride);
+    transpose_elements(in + pi * in_stride, n - pi, pj, in_stride, out + pi, out_stride);
+    return {pi, pj};
+}
+
 }  // namespace
 
 template <class T>
 void transpose_strided(const T* in, Index n, Index m, Index in_stride, T* out, Index out_stride) {
-    const Index pi = elements_to_alignment(out, n), pj = elements_to_alignment(in, m);
-    transpose_elements(in, pi, m, in_stride, out, out_stride);                   // the first rows
-    transpose_elements(in + pi * in_stride, n - pi, pj, in_stride, out + pi, out_stride);  // columns
+    const auto [pi, pj] = transpose_peel(in, n, m, in_stride, out, out_stride);
     if (pi == n || pj == m) return;  // all peeled (and the pointers below would run past the end)
     transpose_blocks(in + pi * in_stride + pj, n - pi, m - pj, in_stride, out + pj * out_stride + pi,
                      out_stride);
@@ -115,9 +127,9 @@ void transpose_strided(const T* in, Index n, Index m, Index in_stride, T* out, I
 
 template <class T>
 void transpose(const T* in, Index n, Index m, T* out, int n_threads) {
-    const Index pi = elements_to_alignment(out, n), pj = elements_to_alignment(in, m);
-    transpose_elements(in, pi, m, m, out, n);
-    transpose_elements(in + pi * m, n - pi, pj, m, out + pi, n);
+    // The peel once, on this thread: peeling each band would leave most of a 16-row band to it.
+    const Peeled peeled = transpose_peel(in, n, m, m, out, n);
+    const Index pi = peeled.rows, pj = peeled.cols;  // plain locals: used in the OpenMP region
     if (pi == n || pj == m) return;  // all peeled (and the pointers below would run past the end)
     in += pi * m + pj;
     out += pj * n + pi;
